@@ -1,0 +1,1 @@
+"""HTTP service wiring: settings, database, routes, errors and lifecycles."""

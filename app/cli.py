@@ -1,0 +1,95 @@
+"""``workflow-search``: serve, migrate and seed, with flags that win over the environment."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from app.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workflow-search",
+        description="Remediation workflow catalog and search (kubernaut Data Storage v1 compatible).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+
+    migrate = commands.add_parser("migrate", help="apply database migrations (or roll them back)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="roll back to REVISION ('base' for none)")
+
+    seed = commands.add_parser("seed", help="load data into the catalog")
+    seed.add_argument("--demo", action="store_true", required=True, help="the demo catalog, if the catalog is empty")
+
+    for command in (serve, migrate, seed):
+        command.add_argument("--data-dir", help="where the embedded database lives")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings().with_overrides(
+            data_dir=args.data_dir, host=getattr(args, "host", None), port=getattr(args, "port", None)
+        )
+    except SettingsError as error:
+        print(f"workflow-search: {error}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "migrate":
+        return _migrate(settings, args.downgrade)
+    return asyncio.run(_seed_demo(settings))
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn  # noqa: PLC0415 - only the serve command needs it
+
+    from app.factory import create_app  # noqa: PLC0415
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _migrate(settings: Settings, downgrade_to: str | None) -> int:
+    from app import migrate  # noqa: PLC0415
+    from app.database import locate_database  # noqa: PLC0415
+
+    location = locate_database(settings)
+    try:
+        if downgrade_to:
+            migrate.downgrade(location.url, downgrade_to)
+        else:
+            migrate.upgrade(location.url)
+    finally:
+        location.close()
+    return 0
+
+
+async def _seed_demo(settings: Settings) -> int:
+    from app.database import create_engine, create_sessionmaker, locate_database  # noqa: PLC0415
+    from app.demo import seed_demo_catalog  # noqa: PLC0415
+
+    location = await asyncio.to_thread(locate_database, settings)
+    engine = create_engine(location.url, settings)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            added = await seed_demo_catalog(session)
+    finally:
+        await engine.dispose()
+        await asyncio.to_thread(location.close)
+    message = f"added {added} demo workflows" if added else "catalog not empty: demo catalog not loaded"
+    print(f"workflow-search: {message}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Where the database is (embedded pgserver or ``DATABASE_URL``), the engine, and sessions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseLocation:
+    """A SQLAlchemy URL and, for the embedded default, the server handle that keeps it running."""
+
+    url: str
+    embedded_server: Any = None
+
+    def close(self) -> None:
+        if self.embedded_server is not None:
+            self.embedded_server.cleanup()
+
+
+def start_embedded(pgdata: Path) -> Any:
+    """Start (or join) the pgserver PostgreSQL 16 + pgvector instance in ``pgdata``.
+
+    Blocking; callers on the event loop run it in a worker thread.
+    """
+    from pgserver.postgres_server import get_server  # noqa: PLC0415 - heavy, and only the embedded default needs it
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    return get_server(pgdata, cleanup_mode="stop")
+
+
+def asyncpg_url(url: str) -> str:
+    """``postgresql://`` (any libpq-style form) as SQLAlchemy's ``postgresql+asyncpg://``."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {parts.scheme}://")
+    return urlunsplit(parts._replace(scheme="postgresql+asyncpg"))
+
+
+def locate_database(settings: Settings) -> DatabaseLocation:
+    if settings.database_url:
+        return DatabaseLocation(url=asyncpg_url(settings.database_url))
+    server = start_embedded(settings.embedded_pgdata)
+    logger.info("embedded PostgreSQL running in %s", settings.embedded_pgdata)
+    return DatabaseLocation(url=asyncpg_url(server.get_uri()), embedded_server=server)
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One session per request: committed when the handler succeeds, rolled back on any error.
+
+    Litestar resumes this generator after the handler returns and before the response is
+    sent, so a failed commit still becomes the client's error response.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()

@@ -1,0 +1,56 @@
+"""The application factory: wiring only; the lifespan opens and closes what the app holds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from app.database import create_engine, create_sessionmaker, locate_database, provide_db_session
+from app.errors import exception_handlers
+from app.health import HealthController
+from app.lifecycle import Lifecycle
+from app.settings import Settings, load_settings
+from app.workflows.controllers import WorkflowController
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        lifecycle: Lifecycle = app.state.lifecycle
+        location = await anyio.to_thread.run_sync(locate_database, settings)
+        engine = create_engine(location.url, settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        lifecycle.phase = "serving"
+        try:
+            yield
+        finally:
+            lifecycle.phase = "shutting_down"
+            await engine.dispose()
+            await anyio.to_thread.run_sync(location.close)
+
+    return Litestar(
+        route_handlers=[WorkflowController, HealthController],
+        dependencies={"db_session": Provide(provide_db_session)},
+        exception_handlers=exception_handlers(),  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        state=State({"settings": settings, "lifecycle": Lifecycle()}),
+        request_max_body_size=settings.max_request_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="workflow-search",
+            version="1.0.0",
+            description="Workflow catalog and search, wire-compatible with the kubernaut Data Storage v1 API.",
+        ),
+        debug=False,
+    )

@@ -1,0 +1,69 @@
+"""Health, readiness and liveness probes (reference shapes, DD-007)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+from sqlalchemy import text
+
+from app.lifecycle import Lifecycle
+
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+class HealthStatus(msgspec.Struct, omit_defaults=True):
+    status: str
+    database: str
+    error: str | None = None
+
+
+class ReadinessStatus(msgspec.Struct, omit_defaults=True):
+    status: str
+    database: str
+    phase: str
+    failed: list[str] = msgspec.field(default_factory=list)
+
+
+async def database_reachable(state: State) -> str | None:
+    """None when ``SELECT 1`` answers within the probe timeout, else why not."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            async with state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except TimeoutError:
+        return "database did not answer in time"
+    except Exception as error:
+        return f"database unreachable ({type(error).__name__})"
+    return None
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["Health"]  # noqa: RUF012
+
+    @get(operation_id="healthCheck", summary="Overall health check", cache=False)
+    async def health(self, state: State) -> Response[HealthStatus]:
+        error = await database_reachable(state)
+        if error is None:
+            return Response(HealthStatus(status="healthy", database="connected"))
+        return Response(HealthStatus(status="unhealthy", database="unreachable", error=error), status_code=503)
+
+    @get("/ready", operation_id="readinessCheck", summary="Readiness check", cache=False)
+    async def ready(self, state: State) -> Response[ReadinessStatus]:
+        lifecycle: Lifecycle = state.lifecycle
+        error = await database_reachable(state)
+        failed = [name for name, bad in (("lifecycle", not lifecycle.serving), ("database", error)) if bad]
+        body = ReadinessStatus(
+            status="not_ready" if failed else "ready",
+            database="unreachable" if error else "connected",
+            phase=lifecycle.phase,
+            failed=failed,
+        )
+        return Response(body, status_code=503 if failed else 200)
+
+    @get("/live", operation_id="livenessCheck", summary="Liveness check", cache=False)
+    async def live(self) -> dict[str, str]:
+        return {"status": "alive"}

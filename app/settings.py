@@ -1,0 +1,80 @@
+"""Service settings: one frozen object, read from the environment once and injected."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import platformdirs
+
+ENV_PREFIX = "WORKFLOW_SEARCH_"
+# Read without the prefix, as every PostgreSQL and Redis tool names them.
+UNPREFIXED = ("DATABASE_URL", "REDIS_URL")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def default_data_dir() -> str:
+    return platformdirs.user_data_dir("workflow-search")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot start with; the message names it."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
+    data_dir: str = msgspec.field(default_factory=default_data_dir)
+    database_url: str | None = None
+    redis_url: str | None = None
+    db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
+    db_pool_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    problem_base_url: str = "https://kubernaut.ai/problems"
+    max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 5 * 1024 * 1024
+    log_level: LogLevel = "INFO"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return Path(self.data_dir).expanduser() / "pgdata"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with command-line values applied (flags win over the environment)."""
+        given = {name: value for name, value in overrides.items() if value is not None}
+        return _convert({**msgspec.structs.asdict(self), **given}, source="command line")
+
+
+def _convert(values: Mapping[str, Any], source: str) -> Settings:
+    try:
+        return msgspec.convert(dict(values), Settings, strict=False)
+    except msgspec.ValidationError as error:
+        raise SettingsError(f"invalid {source} setting: {_name_setting(str(error))}") from error
+
+
+def _name_setting(message: str) -> str:
+    """Turn msgspec's ``... - at `$.port``` into ``WORKFLOW_SEARCH_PORT: ...``."""
+    text, _, where = message.partition(" - at `$.")
+    field = where.rstrip("`")
+    if not field:
+        return text
+    upper = field.upper()
+    return f"{upper if upper in UNPREFIXED else ENV_PREFIX + upper}: {text}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``WORKFLOW_SEARCH_*`` variables plus ``DATABASE_URL`` and ``REDIS_URL``."""
+    env = os.environ if environ is None else environ
+    known = {field.name for field in msgspec.structs.fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, raw in env.items():
+        if key.startswith(ENV_PREFIX):
+            name = key.removeprefix(ENV_PREFIX).lower()
+            if name in known:
+                values[name] = raw
+    for key in UNPREFIXED:
+        if env.get(key):
+            values[key.lower()] = env[key]
+    return _convert(values, source="environment")

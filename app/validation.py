@@ -1,0 +1,68 @@
+"""Name every bad field of a request body, not only the first one msgspec meets."""
+
+from __future__ import annotations
+
+import re
+import types
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import msgspec
+
+_AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def body_field_errors(raw: bytes, body_type: Any) -> str | dict[str, str]:
+    """For a body that failed to decode as ``body_type``: a message when it is not a JSON
+    object at all (invalid-request), else ``{"field.path": "message"}`` for every bad field."""
+    try:
+        document = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return "the request body is not valid JSON"
+    struct_type = _struct_of(body_type)
+    if struct_type is None:
+        return _convert_error(document, body_type, "")
+    if not isinstance(document, dict):
+        return "the request body must be a JSON object"
+    return struct_field_errors(document, struct_type, "")
+
+
+def struct_field_errors(document: dict[str, Any], struct_type: type[msgspec.Struct], prefix: str) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for field in msgspec.structs.fields(struct_type):
+        path = f"{prefix}{field.encode_name}"
+        if field.encode_name not in document:
+            if field.required:
+                errors[path] = "is required"
+            continue
+        value = document[field.encode_name]
+        nested = _struct_of(field.type)
+        if nested is not None and isinstance(value, dict):
+            errors.update(struct_field_errors(value, nested, f"{path}."))
+        else:
+            errors.update(_convert_error(value, field.type, path))
+    return errors
+
+
+def _convert_error(value: Any, field_type: Any, path: str) -> dict[str, str]:
+    try:
+        msgspec.convert(value, field_type)
+    except msgspec.ValidationError as error:
+        message = str(error)
+        match = _AT_PATH.search(message)
+        suffix = match["path"] if match else ""
+        text = message[: match.start()] if match else message
+        key = f"{path}{suffix}" if not suffix.startswith(".") or path else suffix[1:]
+        return {key or "body": text}
+    return {}
+
+
+def _struct_of(annotation: Any) -> type[msgspec.Struct] | None:
+    """The Struct inside ``T``, ``Annotated[T, ...]`` or ``T | None``, if there is one."""
+    if get_origin(annotation) is Annotated:
+        return _struct_of(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        structs = [s for arg in get_args(annotation) if (s := _struct_of(arg)) is not None]
+        return structs[0] if len(structs) == 1 else None
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return annotation
+    return None

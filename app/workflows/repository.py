@@ -1,0 +1,170 @@
+"""SQL of the workflow catalog. Holds queries only: no rules, no commits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from search.sql import LABEL_SEARCH_SQL
+
+metadata = MetaData()
+
+# Mirrors migrations/versions/0001 (the migration is the source of truth for DDL).
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("workflow_id", postgresql.UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()),
+    Column("workflow_name", String(255), nullable=False),
+    Column("version", String(50), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("owner", String(255)),
+    Column("maintainer", String(255)),
+    Column("content", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("parameters", JSONB),
+    Column("execution_engine", String(255), nullable=False),
+    Column("container_image", Text),
+    Column("container_digest", Text),
+    Column("labels", JSONB, nullable=False),
+    Column("label_tokens", ARRAY(Text), nullable=False),
+    Column("custom_labels", JSONB, nullable=False),
+    Column("detected_labels", JSONB, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("disabled_by", String(255)),
+    Column("disabled_reason", Text),
+    Column("is_latest_version", Boolean, nullable=False),
+    Column("previous_version", String(50)),
+    Column("deprecation_notice", Text),
+    Column("version_notes", Text),
+    Column("change_summary", Text),
+    Column("approved_by", String(255)),
+    Column("approved_at", DateTime(timezone=True)),
+    Column("expected_success_rate", Float),
+    Column("expected_duration_seconds", Integer),
+    Column("actual_success_rate", Float),
+    Column("total_executions", Integer, nullable=False),
+    Column("successful_executions", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()),
+    Column("created_by", String(255)),
+    Column("updated_by", String(255)),
+)
+
+Row = dict[str, Any]
+# Every catalog timestamp comes from the database's clock, never the app's.
+DATABASE_NOW = func.clock_timestamp()
+
+
+def _plain(row: Mapping[Any, Any]) -> Row:
+    # Column names arrive as sqlalchemy's str subclass, which msgspec will not take as a key.
+    return {str(key): value for key, value in row.items()}
+
+
+class WorkflowRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_name(self, workflow_name: str) -> None:
+        """Serialise version changes of one workflow name until the transaction ends."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": workflow_name}
+        )
+
+    async def insert(self, values: Mapping[str, Any]) -> Row:
+        result = await self.session.execute(insert(workflows).values(**values).returning(workflows))
+        return _plain(result.mappings().one())
+
+    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(workflows), list(rows))
+
+    async def get(self, workflow_id: UUID) -> Row | None:
+        result = await self.session.execute(select(workflows).where(workflows.c.workflow_id == workflow_id))
+        row = result.mappings().one_or_none()
+        return None if row is None else _plain(row)
+
+    async def get_version(self, workflow_name: str, version: str) -> Row | None:
+        result = await self.session.execute(
+            select(workflows).where(workflows.c.workflow_name == workflow_name, workflows.c.version == version)
+        )
+        row = result.mappings().one_or_none()
+        return None if row is None else _plain(row)
+
+    async def get_latest(self, workflow_name: str) -> Row | None:
+        result = await self.session.execute(
+            select(workflows).where(workflows.c.workflow_name == workflow_name, workflows.c.is_latest_version)
+        )
+        row = result.mappings().one_or_none()
+        return None if row is None else _plain(row)
+
+    async def update(self, workflow_id: UUID, values: Mapping[str, Any]) -> Row | None:
+        result = await self.session.execute(
+            update(workflows)
+            .where(workflows.c.workflow_id == workflow_id)
+            .values(**values, updated_at=DATABASE_NOW)
+            .returning(workflows)
+        )
+        row = result.mappings().one_or_none()
+        return None if row is None else _plain(row)
+
+    async def page(
+        self,
+        *,
+        status: str | None,
+        workflow_name: str | None,
+        token_filters: Sequence[Sequence[str]],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Row], int]:
+        """A page in ``created_at DESC, workflow_id ASC`` order, and the filtered total."""
+        conditions = [workflows.c.label_tokens.overlap(list(tokens)) for tokens in token_filters]
+        if status is not None:
+            conditions.append(workflows.c.status == status)
+        if workflow_name is not None:
+            conditions.append(workflows.c.workflow_name == workflow_name)
+        total = await self.session.scalar(select(func.count()).select_from(workflows).where(*conditions))
+        result = await self.session.execute(
+            select(workflows)
+            .where(*conditions)
+            .order_by(workflows.c.created_at.desc(), workflows.c.workflow_id.asc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [_plain(row) for row in result.mappings()], int(total or 0)
+
+    async def versions(self, workflow_name: str) -> list[Row]:
+        result = await self.session.execute(
+            select(workflows)
+            .where(workflows.c.workflow_name == workflow_name)
+            .order_by(workflows.c.created_at.desc(), workflows.c.workflow_id.asc())
+        )
+        return [_plain(row) for row in result.mappings()]
+
+    async def count(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(workflows)) or 0)
+
+    async def search(self, parameters: Mapping[str, Any]) -> list[Row]:
+        result = await self.session.execute(text(LABEL_SEARCH_SQL), dict(parameters))
+        return [_plain(row) for row in result.mappings()]

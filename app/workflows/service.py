@@ -1,0 +1,204 @@
+"""Catalog rules: versioning, immutability, label validation, and the label search."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import Conflict, ImmutableFieldViolation, NotFound, ValidationFailed
+from app.workflows.repository import DATABASE_NOW, Row, WorkflowRepository
+from app.workflows.schemas import (
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    Workflow,
+    WorkflowCreate,
+    WorkflowDisable,
+    WorkflowList,
+    WorkflowUpdate,
+    WorkflowVersions,
+)
+from search.labels import (
+    MANDATORY_LABELS,
+    PRIORITIES,
+    SEVERITIES,
+    WILDCARD,
+    DetectedLabels,
+    label_values,
+    tokens_matching,
+    workflow_label_tokens,
+)
+from search.reference import SearchQuery
+from search.sql import label_search_parameters
+
+MUTABLE_FIELDS = frozenset(f.encode_name for f in msgspec.structs.fields(WorkflowUpdate))
+IMMUTABLE_FIELDS = (
+    frozenset(f.encode_name for struct in (Workflow, WorkflowCreate) for f in msgspec.structs.fields(struct))
+    - MUTABLE_FIELDS
+)
+# Workflow-side values of the enum labels, compared case-insensitively like every label.
+_ALLOWED_LABEL_VALUES = {
+    "severity": {value.lower() for value in SEVERITIES} | {WILDCARD},
+    "priority": {value.lower() for value in PRIORITIES} | {WILDCARD},
+}
+
+
+def to_workflow(row: Row) -> Workflow:
+    return msgspec.convert(row, Workflow)
+
+
+def _create_errors(data: WorkflowCreate) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if hashlib.sha256(data.content.encode()).hexdigest() != data.content_hash.lower():
+        errors["content_hash"] = "must be the SHA-256 hex digest of content"
+    for label, allowed in _ALLOWED_LABEL_VALUES.items():
+        value = getattr(data.labels, label)
+        if any(v.lower() not in allowed for v in label_values(value)):
+            errors[f"labels.{label}"] = f"must be one of {sorted(allowed)}"
+    return errors
+
+
+def _row_values(data: WorkflowCreate, previous_version: str | None) -> dict[str, Any]:
+    values = msgspec.structs.asdict(data)
+    labels = msgspec.to_builtins(data.labels)
+    values.update(
+        labels=labels,
+        label_tokens=workflow_label_tokens(labels),
+        custom_labels=data.custom_labels or {},
+        detected_labels=msgspec.to_builtins(data.detected_labels or DetectedLabels()),
+        content_hash=data.content_hash.lower(),
+        is_latest_version=True,
+        previous_version=data.previous_version or previous_version,
+        total_executions=data.total_executions or 0,
+        successful_executions=data.successful_executions or 0,
+    )
+    return values
+
+
+class WorkflowService:
+    def __init__(self, repository: WorkflowRepository) -> None:
+        self.repository = repository
+
+    async def create(self, data: WorkflowCreate) -> Workflow:
+        """Store a new version; it becomes the latest and the previous latest stops being so."""
+        if errors := _create_errors(data):
+            raise ValidationFailed(errors)
+        await self.repository.lock_name(data.workflow_name)
+        if await self.repository.get_version(data.workflow_name, data.version) is not None:
+            raise Conflict(f"workflow {data.workflow_name!r} version {data.version!r} already exists")
+        previous = await self.repository.get_latest(data.workflow_name)
+        if previous is not None:
+            await self.repository.update(previous["workflow_id"], {"is_latest_version": False})
+        try:
+            row = await self.repository.insert(_row_values(data, previous["version"] if previous else None))
+        except IntegrityError as error:  # a concurrent writer that did not take the name lock
+            raise Conflict(f"workflow {data.workflow_name!r} version {data.version!r} already exists") from error
+        return to_workflow(row)
+
+    async def get(self, workflow_id: UUID) -> Workflow:
+        row = await self.repository.get(workflow_id)
+        if row is None:
+            raise NotFound(f"workflow {workflow_id} does not exist")
+        return to_workflow(row)
+
+    async def list(
+        self,
+        *,
+        status: str | None,
+        labels: Mapping[str, str | None],
+        workflow_name: str | None,
+        limit: int,
+        offset: int,
+    ) -> WorkflowList:
+        token_filters = [tokens_matching(label, [value]) for label, value in labels.items() if value]
+        rows, total = await self.repository.page(
+            status=status, workflow_name=workflow_name, token_filters=token_filters, limit=limit, offset=offset
+        )
+        return WorkflowList(workflows=[to_workflow(r) for r in rows], limit=limit, offset=offset, total=total)
+
+    async def update(self, workflow_id: UUID, given_fields: Collection[str], data: WorkflowUpdate) -> Workflow:
+        """Change mutable fields only; naming any immutable one rejects the whole request."""
+        if immutable := sorted(set(given_fields) & IMMUTABLE_FIELDS):
+            raise ImmutableFieldViolation(
+                f"immutable fields cannot be updated (create a new version instead): {', '.join(immutable)}",
+                dict.fromkeys(immutable, "is immutable"),
+            )
+        values = msgspec.structs.asdict(data)
+        changes = {name: value for name, value in values.items() if name in given_fields}
+        if not changes:
+            raise ValidationFailed({"body": f"name at least one of {sorted(MUTABLE_FIELDS)}"})
+        if changes.get("status") == "disabled":
+            changes["disabled_at"] = DATABASE_NOW
+        elif "status" in changes:
+            changes.update(disabled_at=None, disabled_by=None, disabled_reason=None)
+        return await self._apply(workflow_id, changes)
+
+    async def disable(self, workflow_id: UUID, data: WorkflowDisable) -> Workflow:
+        return await self._apply(
+            workflow_id,
+            {
+                "status": "disabled",
+                "disabled_at": DATABASE_NOW,
+                "disabled_by": data.updated_by,
+                "disabled_reason": data.reason,
+                "updated_by": data.updated_by,
+            },
+        )
+
+    async def versions(self, workflow_name: str) -> WorkflowVersions:
+        rows = await self.repository.versions(workflow_name)
+        if not rows:
+            raise NotFound(f"no workflow is named {workflow_name!r}")
+        return WorkflowVersions(workflow_name=workflow_name, versions=[to_workflow(r) for r in rows], total=len(rows))
+
+    async def search(self, request: SearchRequest) -> SearchResponse:
+        filters = request.filters
+        query = SearchQuery(
+            labels={label: getattr(filters, label) for label in MANDATORY_LABELS},
+            detected_labels=filters.detected_labels,
+            custom_labels=filters.custom_labels or {},
+            statuses=filters.status,
+            include_disabled=request.include_disabled,
+            top_k=request.top_k,
+            min_score=request.min_score,
+        )
+        rows = await self.repository.search(label_search_parameters(query))
+        results = [_search_result(row, rank, filters.signal_type) for rank, row in enumerate(rows, start=1)]
+        total = int(rows[0]["total_results"]) if rows else 0
+        return SearchResponse(workflows=results, total_results=total, filters=filters)
+
+    async def _apply(self, workflow_id: UUID, changes: Mapping[str, Any]) -> Workflow:
+        row = await self.repository.update(workflow_id, changes)
+        if row is None:
+            raise NotFound(f"workflow {workflow_id} does not exist")
+        return to_workflow(row)
+
+
+def _search_result(row: Row, rank: int, requested_signal: str) -> SearchResult:
+    signals = label_values(row["labels"]["signal_type"])
+    signal_type = next((s for s in signals if s.lower() == requested_signal.lower()), signals[0])
+    score = float(row["final_score"])
+    return SearchResult(
+        workflow_id=row["workflow_id"],
+        workflow_name=row["workflow_name"],
+        version=row["version"],
+        title=row["name"],
+        description=row["description"],
+        signal_type=signal_type,
+        container_image=row["container_image"],
+        container_digest=row["container_digest"],
+        confidence=score,
+        final_score=score,
+        label_boost=float(row["detected_boost"]),
+        label_penalty=float(row["label_penalty"]),
+        custom_label_boost=float(row["custom_boost"]),
+        label_specificity=int(row["label_specificity"]),
+        rank=rank,
+        custom_labels=row["custom_labels"],
+        detected_labels=msgspec.convert(row["detected_labels"], DetectedLabels),
+    )

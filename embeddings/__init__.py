@@ -1,0 +1,1 @@
+"""Sentence embeddings for semantic search: encoder, cache and backfill (issue: embeddings)."""

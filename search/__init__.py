@@ -1,0 +1,1 @@
+"""Workflow search rules: candidate filters, scoring and ranking (pure reference and SQL)."""

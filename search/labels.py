@@ -1,0 +1,91 @@
+"""Label vocabulary shared by the catalog, the reference scorer and the SQL search.
+
+The mandatory labels of a workflow may be a string or (extension) a list of strings;
+``"*"`` on the workflow side is a wildcard for every label but ``signal_type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Literal
+
+import msgspec
+
+MANDATORY_LABELS: tuple[str, ...] = ("signal_type", "severity", "component", "environment", "priority")
+WILDCARD = "*"
+# signal_type has no wildcard: a workflow "*" there only matches a literal "*" request.
+WILDCARD_LABELS: frozenset[str] = frozenset({"severity", "component", "environment", "priority"})
+
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+PRIORITIES: tuple[str, ...] = ("P0", "P1", "P2", "P3")
+STATUSES: tuple[str, ...] = ("active", "disabled", "deprecated", "archived")
+
+WorkflowStatus = Literal["active", "disabled", "deprecated", "archived"]
+Severity = Literal["critical", "high", "medium", "low"]
+Priority = Literal["P0", "P1", "P2", "P3"]
+GitOpsTool = Literal["argocd", "flux", "*"]
+ServiceMesh = Literal["istio", "linkerd", "*"]
+DetectionName = Literal[
+    "gitOpsManaged",
+    "gitOpsTool",
+    "pdbProtected",
+    "hpaEnabled",
+    "stateful",
+    "helmManaged",
+    "networkIsolated",
+    "serviceMesh",
+]
+
+LabelText = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+LabelValue = LabelText | Annotated[list[LabelText], msgspec.Meta(min_length=1, max_length=50)]
+CustomLabels = Annotated[
+    dict[
+        Annotated[str, msgspec.Meta(min_length=1, max_length=100)],
+        Annotated[list[LabelText], msgspec.Meta(max_length=50)],
+    ],
+    msgspec.Meta(max_length=50),
+]
+
+
+class DetectedLabels(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+    """Auto-detected facts about the affected resource (reference ``DetectedLabels``)."""
+
+    failed_detections: list[DetectionName] = msgspec.field(default_factory=list)
+    git_ops_managed: bool | None = msgspec.field(default=None, name="gitOpsManaged")
+    git_ops_tool: GitOpsTool | None = msgspec.field(default=None, name="gitOpsTool")
+    pdb_protected: bool | None = msgspec.field(default=None, name="pdbProtected")
+    hpa_enabled: bool | None = msgspec.field(default=None, name="hpaEnabled")
+    stateful: bool | None = None
+    helm_managed: bool | None = msgspec.field(default=None, name="helmManaged")
+    network_isolated: bool | None = msgspec.field(default=None, name="networkIsolated")
+    service_mesh: ServiceMesh | None = msgspec.field(default=None, name="serviceMesh")
+
+
+def label_values(value: str | Sequence[str]) -> list[str]:
+    """A mandatory label's values as a list, whether it was given as one string or several."""
+    return [value] if isinstance(value, str) else list(value)
+
+
+def label_token(label: str, value: str) -> str:
+    """The case-folded ``label=value`` token the catalog indexes and the search matches on.
+
+    Folding happens here, in Python, on both the stored and the requested side, so that
+    matching never depends on the database's locale.
+    """
+    return f"{label}={value.lower()}"
+
+
+def workflow_label_tokens(labels: Mapping[str, str | Sequence[str]]) -> list[str]:
+    """Every token of a workflow's mandatory labels, sorted and without repeats."""
+    tokens: set[str] = set()
+    for label in MANDATORY_LABELS:
+        tokens.update(label_token(label, value) for value in label_values(labels[label]))
+    return sorted(tokens)
+
+
+def tokens_matching(label: str, values: Iterable[str]) -> list[str]:
+    """Tokens a stored workflow may carry to be listed under ``label`` = any of ``values``."""
+    tokens = [label_token(label, value) for value in values]
+    if label in WILDCARD_LABELS:
+        tokens.append(label_token(label, WILDCARD))
+    return tokens

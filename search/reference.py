@@ -1,0 +1,205 @@
+"""The search rules of ``shared/spec/search.md``, once, as plain Python.
+
+This module is the readable reference: no database, no framework. The SQL in
+``search.sql`` implements the same rules for speed, and the property-based tests
+prove the two agree on ids, order and scores.
+
+Arithmetic is decimal so that every weight is exact; scores are rounded to six
+places (half away from zero, like PostgreSQL's ``round``) before they are compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import Enum
+from uuid import UUID
+
+import msgspec
+
+from search.labels import (
+    MANDATORY_LABELS,
+    STATUSES,
+    WILDCARD,
+    WILDCARD_LABELS,
+    DetectedLabels,
+    label_values,
+)
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+BASE_SCORE = Decimal(5)
+SCORE_SCALE = Decimal(10)
+SCORE_PLACES = Decimal("0.000001")
+CUSTOM_EXACT = Decimal("0.15")
+CUSTOM_WILDCARD = Decimal("0.075")
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedRule:
+    """How one detected label scores: its weight and whether a mismatch is penalised."""
+
+    attribute: str
+    weight: Decimal
+    penalised: bool = False
+
+    @property
+    def wire_name(self) -> str:
+        return _WIRE_NAMES[self.attribute]
+
+
+_WIRE_NAMES = {f.name: f.encode_name for f in msgspec.structs.fields(DetectedLabels)}
+
+BOOLEAN_RULES: tuple[DetectedRule, ...] = (
+    DetectedRule("git_ops_managed", Decimal("0.10"), penalised=True),
+    DetectedRule("pdb_protected", Decimal("0.05")),
+    DetectedRule("network_isolated", Decimal("0.03")),
+    DetectedRule("helm_managed", Decimal("0.02")),
+    DetectedRule("stateful", Decimal("0.02")),
+    DetectedRule("hpa_enabled", Decimal("0.02")),
+)
+CHOICE_RULES: tuple[DetectedRule, ...] = (
+    DetectedRule("git_ops_tool", Decimal("0.10"), penalised=True),
+    DetectedRule("service_mesh", Decimal("0.05")),
+)
+
+
+class LabelMatch(Enum):
+    EXACT = "exact"
+    WILDCARD = "wildcard"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """What the rules need to know about one stored workflow."""
+
+    workflow_id: UUID
+    created_at: datetime
+    status: str
+    is_latest_version: bool
+    labels: Mapping[str, str | Sequence[str]]
+    detected_labels: DetectedLabels = field(default_factory=DetectedLabels)
+    custom_labels: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A label search: the five mandatory labels plus the optional scoring inputs."""
+
+    labels: Mapping[str, str]
+    detected_labels: DetectedLabels | None = None
+    custom_labels: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    statuses: Sequence[str] | None = None
+    include_disabled: bool = False
+    top_k: int = 10
+    min_score: float = 0.0
+
+    def allowed_statuses(self) -> tuple[str, ...]:
+        """``filters.status`` when given, else every status with ``include_disabled``, else active."""
+        if self.statuses:
+            return tuple(sorted(set(self.statuses)))
+        return STATUSES if self.include_disabled else ("active",)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    workflow_id: UUID
+    created_at: datetime
+    label_specificity: int
+    detected_boost: Decimal
+    label_penalty: Decimal
+    custom_boost: Decimal
+    final_score: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The ranked page (at most ``top_k``) and how many candidates passed every filter."""
+
+    results: list[Score]
+    total_results: int
+
+
+def match_label(label: str, workflow_value: str | Sequence[str], requested: str) -> LabelMatch | None:
+    values = label_values(workflow_value)
+    wanted = requested.lower()
+    if any(value.lower() == wanted for value in values):
+        return LabelMatch.EXACT
+    if label in WILDCARD_LABELS and WILDCARD in values:
+        return LabelMatch.WILDCARD
+    return None
+
+
+def detected_adjustment(request: DetectedLabels | None, workflow: DetectedLabels) -> tuple[Decimal, Decimal]:
+    """(boost, penalty) of section 3; only fields the request sets count, minus failed detections."""
+    if request is None:
+        return ZERO, ZERO
+    ignored = set(request.failed_detections)
+    boost = penalty = ZERO
+    for rule in BOOLEAN_RULES:
+        if rule.wire_name in ignored or getattr(request, rule.attribute) is not True:
+            continue
+        if getattr(workflow, rule.attribute) is True:
+            boost += rule.weight
+        elif rule.penalised:
+            penalty += rule.weight
+    for rule in CHOICE_RULES:
+        wanted = getattr(request, rule.attribute)
+        if rule.wire_name in ignored or wanted is None:
+            continue
+        have = getattr(workflow, rule.attribute)
+        if have is not None and have == wanted:
+            boost += rule.weight
+        elif have == WILDCARD or (wanted == WILDCARD and have is not None):
+            boost += rule.weight / 2
+        elif rule.penalised and wanted != WILDCARD:
+            penalty += rule.weight
+    return boost, penalty
+
+
+def custom_boost(request: Mapping[str, Sequence[str]], workflow: Mapping[str, Sequence[str]]) -> Decimal:
+    """Section 4: every requested (key, value) pair, exact 0.15 or through ``*`` 0.075."""
+    total = ZERO
+    for key, values in request.items():
+        have = workflow.get(key, ())
+        for value in values:
+            if value in have:
+                total += CUSTOM_EXACT
+            elif WILDCARD in have:
+                total += CUSTOM_WILDCARD
+    return total
+
+
+def round_score(value: Decimal) -> Decimal:
+    return value.quantize(SCORE_PLACES, rounding=ROUND_HALF_UP)
+
+
+def score(entry: CatalogEntry, query: SearchQuery) -> Score | None:
+    """The entry's score, or None when it is not a candidate (section 1)."""
+    if not entry.is_latest_version or entry.status not in query.allowed_statuses():
+        return None
+    specificity = 0
+    for label in MANDATORY_LABELS:
+        match = match_label(label, entry.labels[label], query.labels[label])
+        if match is None:
+            return None
+        specificity += match is LabelMatch.EXACT
+    boost, penalty = detected_adjustment(query.detected_labels, entry.detected_labels)
+    custom = custom_boost(query.custom_labels, entry.custom_labels)
+    final = min(ONE, (BASE_SCORE + boost + custom - penalty) / SCORE_SCALE)
+    return Score(entry.workflow_id, entry.created_at, specificity, boost, penalty, custom, round_score(final))
+
+
+def order(scores: Iterable[Score]) -> list[Score]:
+    """Section 6: score, specificity, newest, then smallest id; every key decided, so one order."""
+    by_id = sorted(scores, key=lambda s: s.workflow_id)
+    return sorted(by_id, key=lambda s: (s.final_score, s.label_specificity, s.created_at), reverse=True)
+
+
+def rank(catalog: Iterable[CatalogEntry], query: SearchQuery) -> Ranking:
+    scored = [s for entry in catalog if (s := score(entry, query)) is not None]
+    kept = [s for s in scored if float(s.final_score) >= query.min_score]
+    ordered = order(kept)
+    return Ranking(results=ordered[: query.top_k], total_results=len(ordered))

@@ -1,0 +1,127 @@
+"""The rules of ``search.reference`` as one PostgreSQL statement.
+
+Candidates come from the GIN index on ``label_tokens``: ``signal_type`` must hold the
+exact token, every other mandatory label the exact token or its ``*`` token. Scores are
+computed in ``numeric`` (exact, like the reference's decimals) over the candidates only,
+rounded to six places, then ordered with every tie decided. The statement text never
+changes with the request (all values are bind parameters), so the driver prepares it once.
+"""
+
+from __future__ import annotations
+
+from search.labels import MANDATORY_LABELS, DetectedLabels, label_token, tokens_matching
+from search.reference import SearchQuery
+
+
+def _detected_boost_sql() -> str:
+    flags = (
+        ("git_ops_managed", "gitOpsManaged", "0.10"),
+        ("pdb_protected", "pdbProtected", "0.05"),
+        ("network_isolated", "networkIsolated", "0.03"),
+        ("helm_managed", "helmManaged", "0.02"),
+        ("stateful", "stateful", "0.02"),
+        ("hpa_enabled", "hpaEnabled", "0.02"),
+    )
+    terms = [
+        f"CASE WHEN CAST(:{param} AS boolean) AND w.detected_labels ->> '{key}' = 'true' THEN {weight} ELSE 0 END"
+        for param, key, weight in flags
+    ]
+    choices = (("git_ops_tool", "gitOpsTool", "0.10", "0.05"), ("service_mesh", "serviceMesh", "0.05", "0.025"))
+    terms += [
+        f"CASE WHEN CAST(:{param} AS text) IS NULL THEN 0 "
+        f"WHEN w.detected_labels ->> '{key}' = CAST(:{param} AS text) THEN {full} "
+        f"WHEN w.detected_labels ->> '{key}' = '*' OR "
+        f"(CAST(:{param} AS text) = '*' AND w.detected_labels ->> '{key}' IS NOT NULL) THEN {half} "
+        "ELSE 0 END"
+        for param, key, full, half in choices
+    ]
+    return "\n      + ".join(terms)
+
+
+_LABEL_PENALTY_SQL = """
+        CASE WHEN CAST(:git_ops_managed AS boolean)
+              AND w.detected_labels ->> 'gitOpsManaged' IS DISTINCT FROM 'true' THEN 0.10 ELSE 0 END
+      + CASE WHEN CAST(:git_ops_tool AS text) IS NULL OR CAST(:git_ops_tool AS text) = '*' THEN 0
+             WHEN w.detected_labels ->> 'gitOpsTool' IS NULL THEN 0.10
+             WHEN w.detected_labels ->> 'gitOpsTool' IN (CAST(:git_ops_tool AS text), '*') THEN 0
+             ELSE 0.10 END"""
+
+_CUSTOM_BOOST_SQL = """(
+        SELECT coalesce(sum(
+                 CASE WHEN (w.custom_labels -> wanted.key) @> jsonb_build_array(wanted.value) THEN 0.15
+                      WHEN (w.custom_labels -> wanted.key) @> CAST('["*"]' AS jsonb) THEN 0.075
+                      ELSE 0 END), 0)
+        FROM unnest(CAST(:custom_keys AS text[]), CAST(:custom_values AS text[])) AS wanted(key, value)
+      )"""
+
+_SPECIFICITY_SQL = "\n      + ".join(
+    f"CASE WHEN CAST(:{label}_exact AS text) = ANY(w.label_tokens) THEN 1 ELSE 0 END" for label in MANDATORY_LABELS
+)
+
+_CANDIDATE_SQL = "\n    AND ".join(
+    ["w.is_latest_version", "w.status = ANY(CAST(:statuses AS text[]))"]
+    + [f"w.label_tokens && CAST(:{label}_any AS text[])" for label in MANDATORY_LABELS]
+)
+
+# Built once at import from this module's own constants; request values are only ever bind parameters.
+LABEL_SEARCH_SQL = f"""
+WITH candidates AS (
+    SELECT w.workflow_id, w.workflow_name, w.version, w.name, w.description, w.labels,
+           w.container_image, w.container_digest, w.custom_labels, w.detected_labels, w.created_at,
+           ({_SPECIFICITY_SQL}) AS label_specificity,
+           ({_detected_boost_sql()}) AS detected_boost,
+           ({_LABEL_PENALTY_SQL}) AS label_penalty,
+           {_CUSTOM_BOOST_SQL} AS custom_boost
+    FROM workflows AS w
+    WHERE {_CANDIDATE_SQL}
+), scored AS (
+    SELECT c.*,
+           round(least(1.0, (5.0 + c.detected_boost + c.custom_boost - c.label_penalty) / 10.0), 6) AS final_score
+    FROM candidates AS c
+)
+SELECT s.*, count(*) OVER () AS total_results
+FROM scored AS s
+WHERE s.final_score >= CAST(:min_score AS double precision)
+ORDER BY s.final_score DESC, s.label_specificity DESC, s.created_at DESC, s.workflow_id ASC
+LIMIT :top_k
+"""  # noqa: S608
+
+
+def label_search_parameters(query: SearchQuery) -> dict[str, object]:
+    """Bind parameters for ``LABEL_SEARCH_SQL``: request values only, never SQL text."""
+    params: dict[str, object] = {
+        "statuses": list(query.allowed_statuses()),
+        "min_score": query.min_score,
+        "top_k": query.top_k,
+    }
+    for label in MANDATORY_LABELS:
+        params[f"{label}_exact"] = label_token(label, query.labels[label])
+        params[f"{label}_any"] = tokens_matching(label, [query.labels[label]])
+    params.update(_detected_parameters(query))
+    pairs = [(key, value) for key, values in query.custom_labels.items() for value in values]
+    params["custom_keys"] = [key for key, _ in pairs]
+    params["custom_values"] = [value for _, value in pairs]
+    return params
+
+
+def _detected_parameters(query: SearchQuery) -> dict[str, object]:
+    """The request's detected labels that count: booleans only when true, none that failed."""
+    detected = query.detected_labels or DetectedLabels()
+    ignored = set(detected.failed_detections)
+
+    def flag(value: bool | None, wire_name: str) -> bool:
+        return value is True and wire_name not in ignored
+
+    def choice(value: str | None, wire_name: str) -> str | None:
+        return value if wire_name not in ignored else None
+
+    return {
+        "git_ops_managed": flag(detected.git_ops_managed, "gitOpsManaged"),
+        "pdb_protected": flag(detected.pdb_protected, "pdbProtected"),
+        "network_isolated": flag(detected.network_isolated, "networkIsolated"),
+        "helm_managed": flag(detected.helm_managed, "helmManaged"),
+        "stateful": flag(detected.stateful, "stateful"),
+        "hpa_enabled": flag(detected.hpa_enabled, "hpaEnabled"),
+        "git_ops_tool": choice(detected.git_ops_tool, "gitOpsTool"),
+        "service_mesh": choice(detected.service_mesh, "serviceMesh"),
+    }
