@@ -6,6 +6,7 @@ The mandatory labels of a workflow may be a string or (extension) a list of stri
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Literal
 
@@ -89,3 +90,30 @@ def tokens_matching(label: str, values: Iterable[str]) -> list[str]:
     if label in WILDCARD_LABELS:
         tokens.append(label_token(label, WILDCARD))
     return tokens
+
+
+def scoped_token(signal_type: str, label: str, value: str) -> str:
+    """A label value scoped by the signal type, case-folded: ``["oomkilled","severity","critical"]``.
+
+    Only ``signal_type`` is selective in a real catalog; the other labels each match a large
+    share of it. Scoping them by signal type keeps every posting list the search reads small.
+    JSON keeps the three parts apart whatever characters the values hold.
+    """
+    return json.dumps([signal_type.lower(), label, value.lower()])
+
+
+def workflow_search_tokens(labels: Mapping[str, str | Sequence[str]]) -> list[str]:
+    """Every scoped token of a workflow: each signal type paired with each wildcard label's values."""
+    signals = label_values(labels["signal_type"])
+    tokens = {
+        scoped_token(signal, label, value)
+        for signal in signals
+        for label in WILDCARD_LABELS
+        for value in label_values(labels[label])
+    }
+    return sorted(tokens)
+
+
+def scoped_tokens_matching(signal_type: str, label: str, value: str) -> list[str]:
+    """The scoped tokens a candidate may carry for ``label``: the exact value's, or ``*``'s."""
+    return [scoped_token(signal_type, label, value), scoped_token(signal_type, label, WILDCARD)]

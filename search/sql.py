@@ -1,7 +1,8 @@
 """The rules of ``search.reference`` as one PostgreSQL statement.
 
-Candidates come from the GIN index on ``label_tokens``: ``signal_type`` must hold the
-exact token, every other mandatory label the exact token or its ``*`` token. Scores are
+Candidates come from the GIN index on ``search_tokens`` (label values scoped by signal
+type, see ``search.labels.scoped_token``): for each wildcard-able label the workflow holds
+the exact value's token or the ``*`` token, under the requested signal type. Scores are
 computed in ``numeric`` (exact, like the reference's decimals) over the candidates only,
 rounded to six places, then ordered with every tie decided. The statement text never
 changes with the request (all values are bind parameters), so the driver prepares it once.
@@ -9,7 +10,13 @@ changes with the request (all values are bind parameters), so the driver prepare
 
 from __future__ import annotations
 
-from search.labels import MANDATORY_LABELS, DetectedLabels, label_token, tokens_matching
+from search.labels import (
+    MANDATORY_LABELS,
+    WILDCARD_LABELS,
+    DetectedLabels,
+    label_token,
+    scoped_tokens_matching,
+)
 from search.reference import SearchQuery
 
 
@@ -58,9 +65,10 @@ _SPECIFICITY_SQL = "\n      + ".join(
     f"CASE WHEN CAST(:{label}_exact AS text) = ANY(w.label_tokens) THEN 1 ELSE 0 END" for label in MANDATORY_LABELS
 )
 
+# The signal type is part of every scoped token, so these four conditions also match it.
 _CANDIDATE_SQL = "\n    AND ".join(
     ["w.is_latest_version", "w.status = ANY(CAST(:statuses AS text[]))"]
-    + [f"w.label_tokens && CAST(:{label}_any AS text[])" for label in MANDATORY_LABELS]
+    + [f"w.search_tokens && CAST(:{label}_any AS text[])" for label in sorted(WILDCARD_LABELS)]
 )
 
 # Built once at import from this module's own constants; request values are only ever bind parameters.
@@ -94,9 +102,11 @@ def label_search_parameters(query: SearchQuery) -> dict[str, object]:
         "min_score": query.min_score,
         "top_k": query.top_k,
     }
+    signal_type = query.labels["signal_type"]
     for label in MANDATORY_LABELS:
         params[f"{label}_exact"] = label_token(label, query.labels[label])
-        params[f"{label}_any"] = tokens_matching(label, [query.labels[label]])
+    for label in WILDCARD_LABELS:
+        params[f"{label}_any"] = scoped_tokens_matching(signal_type, label, query.labels[label])
     params.update(_detected_parameters(query))
     pairs = [(key, value) for key, values in query.custom_labels.items() for value in values]
     params["custom_keys"] = [key for key, _ in pairs]

@@ -48,6 +48,7 @@ workflows = Table(
     Column("container_digest", Text),
     Column("labels", JSONB, nullable=False),
     Column("label_tokens", ARRAY(Text), nullable=False),
+    Column("search_tokens", ARRAY(Text), nullable=False),
     Column("custom_labels", JSONB, nullable=False),
     Column("detected_labels", JSONB, nullable=False),
     Column("status", String(20), nullable=False),

@@ -32,6 +32,7 @@ from search.labels import (
     label_values,
     tokens_matching,
     workflow_label_tokens,
+    workflow_search_tokens,
 )
 from search.reference import SearchQuery
 from search.sql import label_search_parameters
@@ -69,6 +70,7 @@ def _row_values(data: WorkflowCreate, previous_version: str | None) -> dict[str,
     values.update(
         labels=labels,
         label_tokens=workflow_label_tokens(labels),
+        search_tokens=workflow_search_tokens(labels),
         custom_labels=data.custom_labels or {},
         detected_labels=msgspec.to_builtins(data.detected_labels or DetectedLabels()),
         content_hash=data.content_hash.lower(),

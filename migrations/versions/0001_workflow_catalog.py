@@ -37,6 +37,9 @@ def upgrade() -> None:
             -- case-folded 'label=value' tokens of the mandatory labels (search.labels), so one
             -- GIN index serves exact values, '*' rows and list-valued labels alike
             label_tokens text[] NOT NULL,
+            -- the other four labels' values scoped by signal type (search.labels.scoped_token):
+            -- only signal_type is selective, so the search index pairs it with every label
+            search_tokens text[] NOT NULL,
             custom_labels jsonb NOT NULL DEFAULT '{}',
             detected_labels jsonb NOT NULL DEFAULT '{}',
             status varchar(20) NOT NULL DEFAULT 'active'
@@ -67,7 +70,13 @@ def upgrade() -> None:
     op.execute(
         "CREATE UNIQUE INDEX uq_workflows_latest_per_name ON workflows (workflow_name) WHERE is_latest_version"
     )
-    op.execute("CREATE INDEX ix_workflows_label_tokens ON workflows USING gin (label_tokens)")
+    # fastupdate off: the catalog is read far more than written, and GIN's pending list of
+    # unmerged inserts is scanned by every search until a vacuum (16 ms instead of 1 ms at 100k).
+    op.execute("CREATE INDEX ix_workflows_label_tokens ON workflows USING gin (label_tokens) WITH (fastupdate = off)")
+    op.execute(
+        "CREATE INDEX ix_workflows_search_tokens ON workflows USING gin (search_tokens)"
+        " WITH (fastupdate = off) WHERE is_latest_version"
+    )
     op.execute("CREATE INDEX ix_workflows_created_at ON workflows (created_at DESC, workflow_id)")
     op.execute("CREATE INDEX ix_workflows_status ON workflows (status)")
 

@@ -1,0 +1,125 @@
+"""The console script as an operator runs it: real processes, the embedded database, a live server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+SCRIPT = [sys.executable, "-m", "app"]
+START_TIMEOUT_SECONDS = 60
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_SEARCH_") and k != "DATABASE_URL"}
+    env["PYTHONWARNINGS"] = "ignore"
+    return env
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SCRIPT, *args], env=_env(), capture_output=True, text=True, timeout=120, check=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+def test_help_lists_the_commands() -> None:
+    result = _run("--help")
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "seed"):
+        assert command in result.stdout
+
+
+def test_a_bad_setting_stops_the_command_with_its_name() -> None:
+    result = subprocess.run(
+        [*SCRIPT, "migrate"],
+        env={**_env(), "WORKFLOW_SEARCH_PORT": "many"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "WORKFLOW_SEARCH_PORT" in result.stderr
+
+
+def test_migrate_and_seed_are_idempotent(data_dir: Path) -> None:
+    for _ in range(2):
+        assert _run("migrate", "--data-dir", str(data_dir)).returncode == 0
+    first = _run("seed", "--demo", "--data-dir", str(data_dir))
+    second = _run("seed", "--demo", "--data-dir", str(data_dir))
+    assert first.returncode == second.returncode == 0
+    assert "added 12 demo workflows" in first.stdout
+    assert "not empty" in second.stdout
+
+
+@pytest.fixture
+def live_server(data_dir: Path) -> Iterator[str]:
+    assert _run("migrate", "--data-dir", str(data_dir)).returncode == 0
+    port = _free_port()
+    log_path = data_dir / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*SCRIPT, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"server did not become ready:\n{log_path.read_text()}")
+        yield base_url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells it.
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    log_text = log_path.read_text()
+    assert "Application shutdown complete" in log_text
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "the embedded PostgreSQL was left running"
+
+
+def test_serve_answers_a_search_on_the_demo_catalog(live_server: str, data_dir: Path) -> None:
+    assert _run("seed", "--demo", "--data-dir", str(data_dir)).returncode == 0
+    response = httpx.post(
+        f"{live_server}/api/v1/workflows/search",
+        json={
+            "filters": {
+                "signal_type": "OOMKilled",
+                "severity": "critical",
+                "component": "pod",
+                "environment": "production",
+                "priority": "P0",
+            }
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total_results"] >= 2
+    assert [r["rank"] for r in body["workflows"]] == list(range(1, len(body["workflows"]) + 1))
+    # the exact-label workflow outranks the all-wildcard one at equal score
+    assert body["workflows"][0]["workflow_name"] == "oomkill-increase-memory"
