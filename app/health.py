@@ -35,7 +35,7 @@ async def database_reachable(state: State) -> str | None:
                 await connection.execute(text("SELECT 1"))
     except TimeoutError:
         return "database did not answer in time"
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any failure means unreachable; the type says which
         return f"database unreachable ({type(error).__name__})"
     return None
 

@@ -51,8 +51,7 @@ def _convert_error(value: Any, field_type: Any, path: str) -> dict[str, str]:
         match = _AT_PATH.search(message)
         suffix = match["path"] if match else ""
         text = message[: match.start()] if match else message
-        key = f"{path}{suffix}" if not suffix.startswith(".") or path else suffix[1:]
-        return {key or "body": text}
+        return {f"{path}{suffix}".lstrip(".") or "body": text}
     return {}
 
 

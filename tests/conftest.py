@@ -22,6 +22,7 @@ from app import migrate
 from app.database import asyncpg_url, start_embedded
 from app.factory import create_app
 from app.settings import Settings
+from embeddings.model import ModelSpec, SentenceEncoder
 
 hypothesis_settings.register_profile(
     "ci",
@@ -93,3 +94,9 @@ async def client(app: Litestar, app_client: httpx.AsyncClient) -> AsyncIterator[
     await truncate_all(app)
     yield app_client
     await truncate_all(app)
+
+
+@pytest.fixture(scope="session")
+def sentence_encoder() -> SentenceEncoder:
+    """The real packaged all-MiniLM-L6-v2, loaded once for the whole session."""
+    return SentenceEncoder.load(ModelSpec())

@@ -1,0 +1,36 @@
+"""The text a workflow's embedding is computed from, built the same way every time.
+
+Recipe (one line each, in this order, empty parts left out):
+
+    <name (the title)>
+    <description>
+    signal: <signal types, comma-separated>
+    severity: <...>  component: <...>  environment: <...>  priority: <...>
+
+Label values keep their case and list order; ``*`` is written as ``any``. The SHA-256 of
+this text is stored beside the embedding, so a change of title, description or labels (or
+of this recipe) marks the embedding stale for the backfill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from embeddings.cache import text_hash
+
+_SCOPE_LABELS = ("severity", "component", "environment", "priority")
+
+
+def _values(value: str | Sequence[str]) -> str:
+    values = [value] if isinstance(value, str) else list(value)
+    return ", ".join("any" if v == "*" else v for v in values)
+
+
+def workflow_text(name: str, description: str, labels: Mapping[str, str | Sequence[str]]) -> str:
+    lines = [name.strip(), description.strip(), f"signal: {_values(labels['signal_type'])}"]
+    lines.append("  ".join(f"{label}: {_values(labels[label])}" for label in _SCOPE_LABELS))
+    return "\n".join(line for line in lines if line)
+
+
+def workflow_text_hash(name: str, description: str, labels: Mapping[str, str | Sequence[str]]) -> str:
+    return text_hash(workflow_text(name, description, labels))
