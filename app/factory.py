@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from app.body_checks import reject_nul_characters
 from app.database import create_engine, create_sessionmaker, locate_database, provide_db_session
 from app.errors import exception_handlers
 from app.health import HealthController
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[WorkflowController, HealthController],
         dependencies={"db_session": Provide(provide_db_session)},
+        before_request=reject_nul_characters,
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
         lifespan=[lifespan],
         state=State({"settings": settings, "lifecycle": Lifecycle()}),

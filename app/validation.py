@@ -65,3 +65,18 @@ def _struct_of(annotation: Any) -> type[msgspec.Struct] | None:
     if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
         return annotation
     return None
+
+
+def nul_character_paths(document: Any, path: str = "") -> list[str]:
+    """Where a decoded JSON document holds a NUL character, which PostgreSQL text cannot store."""
+    if isinstance(document, str):
+        return [path or "body"] if "\x00" in document else []
+    if isinstance(document, dict):
+        found = []
+        for key, value in document.items():
+            child = f"{path}.{key}" if path else str(key)
+            found += [child] if "\x00" in str(key) else nul_character_paths(value, child)
+        return found
+    if isinstance(document, list):
+        return [p for index, item in enumerate(document) for p in nul_character_paths(item, f"{path}[{index}]")]
+    return []

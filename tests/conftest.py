@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -41,13 +43,17 @@ REFERENCE_SPEC = Path(__file__).parent / "reference" / "kubernaut-data-storage-v
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = start_embedded(tmp_path_factory.mktemp("pg") / "pgdata")
+def database_url() -> Iterator[str]:
+    # Outside pytest's basetemp: pgserver runs PostgreSQL as another user and widens the
+    # permissions of its parents, which a concurrent pytest run would narrow again.
+    workdir = Path(tempfile.mkdtemp(prefix="workflow-search-pg-"))
+    server = start_embedded(workdir / "pgdata")
     server.psql(f"DROP DATABASE IF EXISTS {TEST_DATABASE}; CREATE DATABASE {TEST_DATABASE};")
     url = asyncpg_url(server.get_uri(database=TEST_DATABASE))
     migrate.upgrade(url)
     yield url
     server.cleanup()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

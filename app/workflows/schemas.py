@@ -19,12 +19,15 @@ from search.labels import (
 )
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+# No "/": the name is a path segment of /by-name/{workflow_name}/versions.
+WorkflowName = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^/]+$")]
 Version = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
 Person = Annotated[str, msgspec.Meta(max_length=255)]
 Email = Annotated[str, msgspec.Meta(max_length=255, pattern=r"^[^@\s]+@[^@\s]+$")]
 Sha256Hex = Annotated[str, msgspec.Meta(min_length=64, max_length=64, pattern=r"^[0-9a-fA-F]{64}$")]
 Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
+INT32_MAX = 2**31 - 1
+Count = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]
 
 
 class WorkflowLabels(msgspec.Struct, kw_only=True):
@@ -40,7 +43,7 @@ class WorkflowLabels(msgspec.Struct, kw_only=True):
 class WorkflowCreate(msgspec.Struct, kw_only=True):
     """A new workflow version. ``workflow_id``, ``is_latest_version`` and timestamps are the server's."""
 
-    workflow_name: Name
+    workflow_name: WorkflowName
     version: Version
     name: Name
     description: Annotated[str, msgspec.Meta(min_length=1)]
@@ -126,7 +129,7 @@ class WorkflowVersions(msgspec.Struct):
 class WorkflowUpdate(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The mutable fields (DD-WORKFLOW-012); every other workflow field is immutable."""
 
-    status: WorkflowStatus | None = None
+    status: WorkflowStatus | msgspec.UnsetType = msgspec.UNSET  # null is not a status
     disabled_by: Person | None = None
     disabled_reason: str | None = None
 

@@ -136,8 +136,9 @@ class WorkflowService:
             raise ValidationFailed({"body": f"name at least one of {sorted(MUTABLE_FIELDS)}"})
         if changes.get("status") == "disabled":
             changes["disabled_at"] = DATABASE_NOW
-        elif "status" in changes:
-            changes.update(disabled_at=None, disabled_by=None, disabled_reason=None)
+        elif "status" in changes:  # leaving "disabled": clear what the request did not set itself
+            for name in ("disabled_at", "disabled_by", "disabled_reason"):
+                changes.setdefault(name, None)
         return await self._apply(workflow_id, changes)
 
     async def disable(self, workflow_id: UUID, data: WorkflowDisable) -> Workflow:

@@ -1,0 +1,47 @@
+"""Request bodies for the catalog API, valid unless a test overrides a field."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from typing import Any
+
+_sequence = itertools.count(1)
+
+
+def content_hash(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def workflow_body(**overrides: Any) -> dict[str, Any]:
+    """A valid ``POST /api/v1/workflows`` body with a unique ``workflow_name``.
+
+    ``content_hash`` follows an overridden ``content`` unless it is overridden itself;
+    ``labels`` overrides are merged into the default labels.
+    """
+    n = next(_sequence)
+    content = overrides.pop("content", f"apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n# workflow {n}\n")
+    labels = {
+        "signal_type": "OOMKilled",
+        "severity": "critical",
+        "component": "pod",
+        "environment": "production",
+        "priority": "P0",
+        **overrides.pop("labels", {}),
+    }
+    body: dict[str, Any] = {
+        "workflow_name": f"workflow-{n}",
+        "version": "v1.0.0",
+        "name": f"Workflow {n}",
+        "description": f"Remediates test case {n}",
+        "content": content,
+        "content_hash": content_hash(content),
+        "labels": labels,
+        "execution_engine": "argo-workflows",
+        "owner": "platform-team",
+        "maintainer": "platform@example.com",
+        "container_image": f"ghcr.io/kubernaut/workflows/test-{n}:v1.0.0",
+        "container_digest": "sha256:" + content_hash(str(n)),
+    }
+    body.update(overrides)
+    return body
