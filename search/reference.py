@@ -6,10 +6,15 @@ prove the two agree on ids, order and scores.
 
 Arithmetic is decimal so that every weight is exact; scores are rounded to six
 places (half away from zero, like PostgreSQL's ``round``) before they are compared.
+
+Semantic mode (section 5) replaces the 0.5 base with the cosine similarity of the query's
+and the workflow's embeddings. Similarity is a float computed the way pgvector does it
+(``1 - cosine distance``, in double, then to numeric with 15 significant digits).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,6 +87,7 @@ class CatalogEntry:
     labels: Mapping[str, str | Sequence[str]]
     detected_labels: DetectedLabels = field(default_factory=DetectedLabels)
     custom_labels: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    embedding: Sequence[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,8 @@ class SearchQuery:
     include_disabled: bool = False
     top_k: int = 10
     min_score: float = 0.0
+    embedding: Sequence[float] | None = None  # semantic mode when set
+    min_similarity: float | None = None
 
     def allowed_statuses(self) -> tuple[str, ...]:
         """``filters.status`` when given, else every status with ``include_disabled``, else active."""
@@ -112,14 +120,17 @@ class Score:
     label_penalty: Decimal
     custom_boost: Decimal
     final_score: Decimal
+    similarity: Decimal | None = None  # semantic mode only, rounded like final_score
 
 
 @dataclass(frozen=True, slots=True)
 class Ranking:
-    """The ranked page (at most ``top_k``) and how many candidates passed every filter."""
+    """The ranked page (at most ``top_k``), how many candidates passed every filter, and (in
+    semantic mode) how many candidates were left out for having no embedding yet."""
 
     results: list[Score]
     total_results: int
+    skipped_without_embedding: int = 0
 
 
 def match_label(label: str, workflow_value: str | Sequence[str], requested: str) -> LabelMatch | None:
@@ -176,8 +187,23 @@ def round_score(value: Decimal) -> Decimal:
     return value.quantize(SCORE_PLACES, rounding=ROUND_HALF_UP)
 
 
-def score(entry: CatalogEntry, query: SearchQuery) -> Score | None:
-    """The entry's score, or None when it is not a candidate (section 1)."""
+def cosine_similarity(a: Sequence[float], b: Sequence[float]) -> float:
+    """pgvector's ``1 - (a <=> b)``: the cosine clamped to [-1, 1], through its distance."""
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norms = sum(x * x for x in a) * sum(y * y for y in b)
+    if norms == 0:
+        raise ValueError("cosine similarity of a zero vector is undefined")
+    cosine = max(-1.0, min(1.0, dot / math.sqrt(norms)))
+    return 1.0 - (1.0 - cosine)
+
+
+def as_numeric(value: float) -> Decimal:
+    """A float as PostgreSQL casts ``double precision`` to ``numeric``: 15 significant digits."""
+    return Decimal(f"{value:.15g}")
+
+
+def label_specificity(entry: CatalogEntry, query: SearchQuery) -> int | None:
+    """How many mandatory labels matched exactly, or None when the entry is not a candidate."""
     if not entry.is_latest_version or entry.status not in query.allowed_statuses():
         return None
     specificity = 0
@@ -186,10 +212,34 @@ def score(entry: CatalogEntry, query: SearchQuery) -> Score | None:
         if match is None:
             return None
         specificity += match is LabelMatch.EXACT
+    return specificity
+
+
+def score(entry: CatalogEntry, query: SearchQuery) -> Score | None:
+    """The entry's score, or None when it is not a candidate (section 1) or, in semantic
+    mode, has no embedding to compare."""
+    specificity = label_specificity(entry, query)
+    if specificity is None or (query.embedding is not None and entry.embedding is None):
+        return None
     boost, penalty = detected_adjustment(query.detected_labels, entry.detected_labels)
     custom = custom_boost(query.custom_labels, entry.custom_labels)
-    final = min(ONE, (BASE_SCORE + boost + custom - penalty) / SCORE_SCALE)
-    return Score(entry.workflow_id, entry.created_at, specificity, boost, penalty, custom, round_score(final))
+    adjustment = boost + custom - penalty
+    if query.embedding is None or entry.embedding is None:
+        final = min(ONE, (BASE_SCORE + adjustment) / SCORE_SCALE)
+        similarity = None
+    else:
+        raw = as_numeric(cosine_similarity(query.embedding, entry.embedding))
+        final = min(ONE, max(ZERO, raw + adjustment))
+        similarity = round_score(raw)
+    return Score(
+        entry.workflow_id, entry.created_at, specificity, boost, penalty, custom, round_score(final), similarity
+    )
+
+
+def _passes(result: Score, query: SearchQuery) -> bool:
+    if float(result.final_score) < query.min_score:
+        return False
+    return query.min_similarity is None or float(result.similarity or 0) >= query.min_similarity
 
 
 def order(scores: Iterable[Score]) -> list[Score]:
@@ -199,7 +249,10 @@ def order(scores: Iterable[Score]) -> list[Score]:
 
 
 def rank(catalog: Iterable[CatalogEntry], query: SearchQuery) -> Ranking:
-    scored = [s for entry in catalog if (s := score(entry, query)) is not None]
-    kept = [s for s in scored if float(s.final_score) >= query.min_score]
-    ordered = order(kept)
-    return Ranking(results=ordered[: query.top_k], total_results=len(ordered))
+    entries = list(catalog)
+    skipped = 0
+    if query.embedding is not None:
+        skipped = sum(1 for e in entries if e.embedding is None and label_specificity(e, query) is not None)
+    scored = [s for entry in entries if (s := score(entry, query)) is not None]
+    ordered = order(s for s in scored if _passes(s, query))
+    return Ranking(results=ordered[: query.top_k], total_results=len(ordered), skipped_without_embedding=skipped)

@@ -71,15 +71,20 @@ _CANDIDATE_SQL = "\n    AND ".join(
     + [f"w.search_tokens && CAST(:{label}_any AS text[])" for label in sorted(WILDCARD_LABELS)]
 )
 
-# Built once at import from this module's own constants; request values are only ever bind parameters.
-LABEL_SEARCH_SQL = f"""
-WITH candidates AS (
-    SELECT w.workflow_id, w.workflow_name, w.version, w.name, w.description, w.labels,
+_CANDIDATE_COLUMNS = f"""w.workflow_id, w.workflow_name, w.version, w.name, w.description, w.labels,
            w.container_image, w.container_digest, w.custom_labels, w.detected_labels, w.created_at,
            ({_SPECIFICITY_SQL}) AS label_specificity,
            ({_detected_boost_sql()}) AS detected_boost,
            ({_LABEL_PENALTY_SQL}) AS label_penalty,
-           {_CUSTOM_BOOST_SQL} AS custom_boost
+           {_CUSTOM_BOOST_SQL} AS custom_boost"""
+
+_ORDER_SQL = "final_score DESC, label_specificity DESC, created_at DESC, workflow_id ASC"
+
+# Both statements are built once at import from this module's own constants; request values
+# are only ever bind parameters.
+LABEL_SEARCH_SQL = f"""
+WITH candidates AS (
+    SELECT {_CANDIDATE_COLUMNS}
     FROM workflows AS w
     WHERE {_CANDIDATE_SQL}
 ), scored AS (
@@ -90,9 +95,54 @@ WITH candidates AS (
 SELECT s.*, count(*) OVER () AS total_results
 FROM scored AS s
 WHERE s.final_score >= CAST(:min_score AS double precision)
-ORDER BY s.final_score DESC, s.label_specificity DESC, s.created_at DESC, s.workflow_id ASC
+ORDER BY {_ORDER_SQL}
 LIMIT :top_k
 """  # noqa: S608
+
+# Similarity is exact over the label-filtered candidates (no approximate index), so results
+# are complete and the same every time. The one summary row carries the count of candidates
+# without a usable embedding even when no workflow is returned.
+SEMANTIC_SEARCH_SQL = f"""
+WITH candidates AS (
+    SELECT {_CANDIDATE_COLUMNS},
+           CASE WHEN w.embedding IS NOT NULL AND w.embedding_model = CAST(:model_id AS text)
+                THEN CAST(1 - (w.embedding <=> CAST(:embedding AS vector)) AS numeric) END AS raw_similarity
+    FROM workflows AS w
+    WHERE {_CANDIDATE_SQL}
+), scored AS (
+    SELECT c.*,
+           round(c.raw_similarity, 6) AS similarity,
+           round(least(1.0, greatest(0.0,
+                 c.raw_similarity + c.detected_boost + c.custom_boost - c.label_penalty)), 6) AS final_score
+    FROM candidates AS c
+    WHERE c.raw_similarity IS NOT NULL
+), ranked AS (
+    SELECT s.*, count(*) OVER () AS total_results
+    FROM scored AS s
+    WHERE s.final_score >= CAST(:min_score AS double precision)
+      AND (CAST(:min_similarity AS double precision) IS NULL
+           OR s.similarity >= CAST(:min_similarity AS double precision))
+    ORDER BY {_ORDER_SQL}
+    LIMIT :top_k
+)
+SELECT r.*, skipped.count AS skipped_without_embedding
+FROM (SELECT count(*) AS count FROM candidates WHERE raw_similarity IS NULL) AS skipped
+LEFT JOIN ranked AS r ON true
+ORDER BY r.{_ORDER_SQL.replace(", ", ", r.")}
+"""  # noqa: S608
+
+
+def semantic_search_parameters(query: SearchQuery, model_id: str) -> dict[str, object]:
+    """Bind parameters for ``SEMANTIC_SEARCH_SQL``; the query must carry its embedding."""
+    if query.embedding is None:
+        raise ValueError("a semantic search needs the query's embedding")
+    params = label_search_parameters(query)
+    params.update(
+        model_id=model_id,
+        embedding="[" + ",".join(repr(float(x)) for x in query.embedding) + "]",
+        min_similarity=query.min_similarity,
+    )
+    return params
 
 
 def label_search_parameters(query: SearchQuery) -> dict[str, object]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -111,6 +111,8 @@ class Workflow(msgspec.Struct, kw_only=True, omit_defaults=True):
     actual_success_rate: float | None = None
     created_by: str | None = None
     updated_by: str | None = None
+    embedding_status: Literal["ready", "pending"] = "pending"  # extension
+    embedding_model: str | None = None  # extension
 
 
 class WorkflowList(msgspec.Struct):
@@ -156,6 +158,10 @@ class SearchRequest(msgspec.Struct, kw_only=True):
     top_k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     min_score: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0
     include_disabled: bool = False
+    # Extension (search.md section 5): semantic or hybrid search by text or by vector.
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)] | None = None
+    embedding: Annotated[list[float], msgspec.Meta(min_length=1, max_length=16000)] | None = None
+    min_similarity: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
 
 
 class SearchResult(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -176,9 +182,11 @@ class SearchResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     detected_labels: DetectedLabels
     container_image: str | None = None
     container_digest: str | None = None
+    similarity: float | None = None  # semantic mode only
 
 
-class SearchResponse(msgspec.Struct):
+class SearchResponse(msgspec.Struct, omit_defaults=True):
     workflows: list[SearchResult]
     total_results: int
     filters: SearchFilters
+    skipped_without_embedding: int | None = None  # semantic mode only

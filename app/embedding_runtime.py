@@ -1,0 +1,99 @@
+"""The encoder's life inside the service: loaded once, off the event loop, after start-up.
+
+The HTTP listener comes up at once (liveness answers, readiness says "model loading"); the
+model loads in a worker thread; when it is in, pending workflow embeddings are backfilled in
+the background. Label search never waits for the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.settings import Settings
+from embeddings.backfill import run_backfill
+from embeddings.model import Encoder, ModelSpec, SentenceEncoder
+from embeddings.query import QueryEmbedder
+
+logger = logging.getLogger(__name__)
+
+VECTOR_DIMENSION_SQL = """
+SELECT atttypmod FROM pg_attribute
+WHERE attrelid = to_regclass('workflows') AND attname = 'embedding' AND NOT attisdropped
+"""
+
+
+class DimensionMismatchError(RuntimeError):
+    """The database's vector column and the configured model disagree: refuse to start."""
+
+
+@dataclass
+class EmbeddingRuntime:
+    settings: Settings
+    embedder: QueryEmbedder | None = None
+    error: str | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.embedder is not None
+
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(
+            model_id=self.settings.embedding_model_id,
+            path=self.settings.embedding_model_path,
+            sha256=self.settings.embedding_model_sha256,
+            dimension=self.settings.embedding_dimension,
+        )
+
+    async def check_dimension(self, engine: AsyncEngine) -> None:
+        async with engine.connect() as connection:
+            dimension = await connection.scalar(text(VECTOR_DIMENSION_SQL))
+        if dimension is None:
+            raise DimensionMismatchError(
+                "the database has no workflows.embedding column: run `workflow-search migrate`"
+            )
+        if dimension != self.settings.embedding_dimension:
+            raise DimensionMismatchError(
+                f"the database stores vectors of dimension {dimension}, the model "
+                f"{self.settings.embedding_model_id} makes {self.settings.embedding_dimension}"
+            )
+
+    def start(self, engine: AsyncEngine, encoder: Encoder | None = None) -> None:
+        """Use ``encoder`` now, or load the configured model in the background."""
+        if encoder is not None:
+            self._install(encoder)
+            return
+        self._tasks.append(asyncio.create_task(self._load_then_backfill(engine), name="load-embedding-model"))
+
+    def _install(self, encoder: Encoder) -> None:
+        self.embedder = QueryEmbedder(
+            encoder,
+            cache_entries=self.settings.embedding_cache_entries,
+            max_batch=self.settings.embedding_batch_size,
+            max_wait=self.settings.embedding_batch_wait_ms / 1000,
+        )
+
+    async def _load_then_backfill(self, engine: AsyncEngine) -> None:
+        try:
+            encoder = await asyncio.to_thread(SentenceEncoder.load, self.model_spec())
+        except Exception as error:  # noqa: BLE001 - any load failure leaves the service label-only, and says why
+            self.error = f"model not loaded: {error}"
+            logger.critical("embedding model not loaded; semantic search unavailable: %s", error)
+            return
+        self._install(encoder)
+        logger.info("embedding model %s loaded (dimension %d)", encoder.model_id, encoder.dimension)
+        if self.settings.embedding_backfill_on_start:
+            report = await run_backfill(engine, encoder, batch_size=self.settings.embedding_batch_size)
+            logger.info("start-up backfill embedded %d workflows", report.embedded)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.embedder is not None:
+            await self.embedder.close()
