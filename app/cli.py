@@ -28,7 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed", help="load data into the catalog")
     seed.add_argument("--demo", action="store_true", required=True, help="the demo catalog, if the catalog is empty")
 
-    for command in (serve, migrate, seed):
+    backfill = commands.add_parser("backfill", help="embed workflows whose embedding is missing or stale")
+    backfill.add_argument("--batch-size", type=int, default=64, help="workflows per batch and commit (default 64)")
+    backfill.add_argument("--limit", type=int, help="stop after this many workflows")
+    backfill.add_argument("--model", help="model id; must be the configured one (the default model)")
+    backfill.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
+
+    for command in (serve, migrate, seed, backfill):
         command.add_argument("--data-dir", help="where the embedded database lives")
     return parser
 
@@ -47,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "migrate":
         return _migrate(settings, args.downgrade)
+    if args.command == "backfill":
+        from app.backfill_command import run_backfill_command  # noqa: PLC0415 - loads the model
+
+        return run_backfill_command(settings, args)
     return asyncio.run(_seed_demo(settings))
 
 
@@ -82,7 +92,7 @@ async def _seed_demo(settings: Settings) -> int:
     engine = create_engine(location.url, settings)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
-            added = await seed_demo_catalog(session)
+            added = await seed_demo_catalog(session, settings)
     finally:
         await engine.dispose()
         await asyncio.to_thread(location.close)

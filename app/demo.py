@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.embedding_runtime import EmbeddingRuntime
+from app.settings import Settings
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import WorkflowService
@@ -199,12 +201,15 @@ def demo_workflows() -> list[WorkflowCreate]:
     return workflows
 
 
-async def seed_demo_catalog(session: AsyncSession) -> int:
-    """Add the demo workflows when the catalog is empty; return how many were added."""
+async def seed_demo_catalog(session: AsyncSession, settings: Settings) -> int:
+    """Add the demo workflows when the catalog is empty; return how many were added.
+
+    They are stored with embeddings pending: the service embeds them once its model is in.
+    """
     repository = WorkflowRepository(session)
     if await repository.count() > 0:
         return 0
-    service = WorkflowService(repository)
+    service = WorkflowService(repository, EmbeddingRuntime(settings))
     workflows = demo_workflows()
     for workflow in workflows:
         await service.create(workflow)

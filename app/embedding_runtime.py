@@ -42,6 +42,14 @@ class EmbeddingRuntime:
     def ready(self) -> bool:
         return self.embedder is not None
 
+    @property
+    def model_id(self) -> str:
+        return self.settings.embedding_model_id
+
+    @property
+    def dimension(self) -> int:
+        return self.settings.embedding_dimension
+
     def model_spec(self) -> ModelSpec:
         return ModelSpec(
             model_id=self.settings.embedding_model_id,

@@ -14,30 +14,38 @@ from litestar.openapi import OpenAPIConfig
 
 from app.body_checks import reject_nul_characters
 from app.database import create_engine, create_sessionmaker, locate_database, provide_db_session
+from app.embedding_runtime import EmbeddingRuntime
 from app.errors import exception_handlers
 from app.health import HealthController
 from app.lifecycle import Lifecycle
 from app.settings import Settings, load_settings
 from app.workflows.controllers import WorkflowController
+from embeddings.model import Encoder
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, encoder: Encoder | None = None) -> Litestar:
+    """The service. ``encoder``: an already loaded model (tests load it once per session);
+    without it the configured model loads in the background after start-up."""
     settings = settings or load_settings()
+    embeddings = EmbeddingRuntime(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         lifecycle: Lifecycle = app.state.lifecycle
         location = await anyio.to_thread.run_sync(locate_database, settings)
         engine = create_engine(location.url, settings)
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
-        lifecycle.phase = "serving"
         try:
+            await embeddings.check_dimension(engine)
+            app.state.engine = engine
+            app.state.sessionmaker = create_sessionmaker(engine)
+            embeddings.start(engine, encoder)
+            lifecycle.phase = "serving"
             yield
         finally:
             lifecycle.phase = "shutting_down"
+            await embeddings.close()
             await engine.dispose()
             await anyio.to_thread.run_sync(location.close)
 
@@ -47,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_request=reject_nul_characters,
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
         lifespan=[lifespan],
-        state=State({"settings": settings, "lifecycle": Lifecycle()}),
+        state=State({"settings": settings, "lifecycle": Lifecycle(), "embeddings": embeddings}),
         request_max_body_size=settings.max_request_body_bytes,
         openapi_config=OpenAPIConfig(
             title="workflow-search",

@@ -9,6 +9,7 @@ from litestar import Controller, Response, get
 from litestar.datastructures import State
 from sqlalchemy import text
 
+from app.embedding_runtime import EmbeddingRuntime
 from app.lifecycle import Lifecycle
 
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -24,7 +25,11 @@ class ReadinessStatus(msgspec.Struct, omit_defaults=True):
     status: str
     database: str
     phase: str
+    model: str
+    model_loaded: bool
+    dimension: int
     failed: list[str] = msgspec.field(default_factory=list)
+    model_error: str | None = None
 
 
 async def database_reachable(state: State) -> str | None:
@@ -54,13 +59,19 @@ class HealthController(Controller):
     @get("/ready", operation_id="readinessCheck", summary="Readiness check", cache=False)
     async def ready(self, state: State) -> Response[ReadinessStatus]:
         lifecycle: Lifecycle = state.lifecycle
+        embeddings: EmbeddingRuntime = state.embeddings
         error = await database_reachable(state)
-        failed = [name for name, bad in (("lifecycle", not lifecycle.serving), ("database", error)) if bad]
+        checks = (("lifecycle", not lifecycle.serving), ("database", error), ("model", not embeddings.ready))
+        failed = [name for name, bad in checks if bad]
         body = ReadinessStatus(
             status="not_ready" if failed else "ready",
             database="unreachable" if error else "connected",
             phase=lifecycle.phase,
+            model=embeddings.model_id,
+            model_loaded=embeddings.ready,
+            dimension=embeddings.dimension,
             failed=failed,
+            model_error=embeddings.error,
         )
         return Response(body, status_code=503 if failed else 200)
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from embeddings.cache import text_hash
-from embeddings.model import Encoder
+from embeddings.model import Encoder, vector_literal
 from embeddings.text import workflow_text
 
 STALE = """
@@ -81,11 +81,6 @@ class BackfillReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rate_per_second": round(self.rate, 2)}
-
-
-def vector_literal(vector: Any) -> str:
-    """pgvector's text form; ``repr`` of each float32 round-trips exactly."""
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
 
 def _text_and_hash(row: Any) -> tuple[str, str]:

@@ -23,6 +23,11 @@ DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fa
 _CHUNK = 1 << 20
 
 
+def vector_literal(vector: Any) -> str:
+    """pgvector's text form; ``repr`` of each float32 round-trips exactly."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
 class ModelLoadError(RuntimeError):
     """The model cannot be used: missing, tampered with, or not the dimension configured."""
 

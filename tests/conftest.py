@@ -58,13 +58,17 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(database_url=database_url, data_dir=str(tmp_path_factory.mktemp("data")))
+    return Settings(
+        database_url=database_url,
+        data_dir=str(tmp_path_factory.mktemp("data")),
+        embedding_backfill_on_start=False,
+    )
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[Litestar]:
-    """The app with its lifespan run on the tests' own event loop (one loop for the session)."""
-    application = create_app(settings)
+async def app(settings: Settings, sentence_encoder: SentenceEncoder) -> AsyncIterator[Litestar]:
+    """The app, with the real model, its lifespan run on the tests' own event loop."""
+    application = create_app(settings, encoder=sentence_encoder)
     started, stop = asyncio.Event(), asyncio.Event()
 
     async def hold_lifespan() -> None:

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,8 +28,8 @@ from app.workflows.service import WorkflowService
 from search.labels import WorkflowStatus
 
 
-def provide_workflow_service(db_session: NamedDependency[AsyncSession]) -> WorkflowService:
-    return WorkflowService(WorkflowRepository(db_session))
+def provide_workflow_service(db_session: NamedDependency[AsyncSession], state: State) -> WorkflowService:
+    return WorkflowService(WorkflowRepository(db_session), state.embeddings)
 
 
 def parse_workflow_id(value: str) -> UUID:
@@ -67,7 +68,7 @@ class WorkflowController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> WorkflowList:
-        return await service.list(
+        return await service.page(
             status=status,
             labels={"environment": environment, "priority": priority, "component": component},
             workflow_name=workflow_name,

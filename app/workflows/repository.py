@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    cast,
     func,
     select,
     text,
@@ -24,10 +25,24 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import UserDefinedType
 
-from search.sql import LABEL_SEARCH_SQL
+from search.sql import LABEL_SEARCH_SQL, SEMANTIC_SEARCH_SQL
 
 metadata = MetaData()
+
+
+class VectorLiteral(UserDefinedType[str]):
+    """A pgvector value bound as its text form (``[0.1,0.2,...]``) and cast in SQL."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_: Any) -> str:
+        return "vector"
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return cast(bindvalue, self)
+
 
 # Mirrors migrations/versions/0001 (the migration is the source of truth for DDL).
 workflows = Table(
@@ -71,7 +86,14 @@ workflows = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.clock_timestamp()),
     Column("created_by", String(255)),
     Column("updated_by", String(255)),
+    Column("embedding", VectorLiteral()),
+    Column("embedding_model", Text),
+    Column("embedding_text_hash", String(64)),
+    Column("text_hash", String(64)),
+    Column("embedded_at", DateTime(timezone=True)),
 )
+# Every column but the vector itself: reads never ship 384 floats per row.
+ROW_COLUMNS = [column for column in workflows.c if column.name != "embedding"]
 
 Row = dict[str, Any]
 # Every catalog timestamp comes from the database's clock, never the app's.
@@ -94,7 +116,7 @@ class WorkflowRepository:
         )
 
     async def insert(self, values: Mapping[str, Any]) -> Row:
-        result = await self.session.execute(insert(workflows).values(**values).returning(workflows))
+        result = await self.session.execute(insert(workflows).values(**values).returning(*ROW_COLUMNS))
         return _plain(result.mappings().one())
 
     async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -102,20 +124,20 @@ class WorkflowRepository:
             await self.session.execute(insert(workflows), list(rows))
 
     async def get(self, workflow_id: UUID) -> Row | None:
-        result = await self.session.execute(select(workflows).where(workflows.c.workflow_id == workflow_id))
+        result = await self.session.execute(select(*ROW_COLUMNS).where(workflows.c.workflow_id == workflow_id))
         row = result.mappings().one_or_none()
         return None if row is None else _plain(row)
 
     async def get_version(self, workflow_name: str, version: str) -> Row | None:
         result = await self.session.execute(
-            select(workflows).where(workflows.c.workflow_name == workflow_name, workflows.c.version == version)
+            select(*ROW_COLUMNS).where(workflows.c.workflow_name == workflow_name, workflows.c.version == version)
         )
         row = result.mappings().one_or_none()
         return None if row is None else _plain(row)
 
     async def get_latest(self, workflow_name: str) -> Row | None:
         result = await self.session.execute(
-            select(workflows).where(workflows.c.workflow_name == workflow_name, workflows.c.is_latest_version)
+            select(*ROW_COLUMNS).where(workflows.c.workflow_name == workflow_name, workflows.c.is_latest_version)
         )
         row = result.mappings().one_or_none()
         return None if row is None else _plain(row)
@@ -125,7 +147,7 @@ class WorkflowRepository:
             update(workflows)
             .where(workflows.c.workflow_id == workflow_id)
             .values(**values, updated_at=DATABASE_NOW)
-            .returning(workflows)
+            .returning(*ROW_COLUMNS)
         )
         row = result.mappings().one_or_none()
         return None if row is None else _plain(row)
@@ -147,7 +169,7 @@ class WorkflowRepository:
             conditions.append(workflows.c.workflow_name == workflow_name)
         total = await self.session.scalar(select(func.count()).select_from(workflows).where(*conditions))
         result = await self.session.execute(
-            select(workflows)
+            select(*ROW_COLUMNS)
             .where(*conditions)
             .order_by(workflows.c.created_at.desc(), workflows.c.workflow_id.asc())
             .limit(limit)
@@ -157,7 +179,7 @@ class WorkflowRepository:
 
     async def versions(self, workflow_name: str) -> list[Row]:
         result = await self.session.execute(
-            select(workflows)
+            select(*ROW_COLUMNS)
             .where(workflows.c.workflow_name == workflow_name)
             .order_by(workflows.c.created_at.desc(), workflows.c.workflow_id.asc())
         )
@@ -168,4 +190,10 @@ class WorkflowRepository:
 
     async def search(self, parameters: Mapping[str, Any]) -> list[Row]:
         result = await self.session.execute(text(LABEL_SEARCH_SQL), dict(parameters))
+        return [_plain(row) for row in result.mappings()]
+
+    async def search_semantic(self, parameters: Mapping[str, Any]) -> list[Row]:
+        """Ranked rows; the first row always exists and carries ``skipped_without_embedding``
+        (its ``workflow_id`` is None when nothing matched)."""
+        result = await self.session.execute(text(SEMANTIC_SEARCH_SQL), dict(parameters))
         return [_plain(row) for row in result.mappings()]

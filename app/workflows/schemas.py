@@ -88,6 +88,7 @@ class Workflow(msgspec.Struct, kw_only=True, omit_defaults=True):
     is_latest_version: bool
     created_at: datetime
     updated_at: datetime
+    embedding_status: Literal["ready", "pending"]  # extension: usable by semantic search now?
     custom_labels: dict[str, list[str]] = msgspec.field(default_factory=dict)
     detected_labels: DetectedLabels = msgspec.field(default_factory=DetectedLabels)
     total_executions: int = 0
@@ -111,7 +112,6 @@ class Workflow(msgspec.Struct, kw_only=True, omit_defaults=True):
     actual_success_rate: float | None = None
     created_by: str | None = None
     updated_by: str | None = None
-    embedding_status: Literal["ready", "pending"] = "pending"  # extension
     embedding_model: str | None = None  # extension
 
 

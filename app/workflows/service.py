@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Conflict, ImmutableFieldViolation, NotFound, ValidationFailed
+from app.errors import Conflict, ImmutableFieldViolation, NotFound, ServiceUnavailable, ValidationFailed
 from app.workflows.repository import DATABASE_NOW, Row, WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
@@ -23,6 +25,10 @@ from app.workflows.schemas import (
     WorkflowUpdate,
     WorkflowVersions,
 )
+from embeddings.cache import text_hash
+from embeddings.model import vector_literal
+from embeddings.query import QueryEmbedder
+from embeddings.text import workflow_text
 from search.labels import (
     MANDATORY_LABELS,
     PRIORITIES,
@@ -35,7 +41,23 @@ from search.labels import (
     workflow_search_tokens,
 )
 from search.reference import SearchQuery
-from search.sql import label_search_parameters
+from search.sql import label_search_parameters, semantic_search_parameters
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddingAccess(Protocol):
+    """What the catalog needs of the embedding runtime (app.embedding_runtime)."""
+
+    @property
+    def embedder(self) -> QueryEmbedder | None: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
 
 MUTABLE_FIELDS = frozenset(f.encode_name for f in msgspec.structs.fields(WorkflowUpdate))
 IMMUTABLE_FIELDS = (
@@ -49,8 +71,10 @@ _ALLOWED_LABEL_VALUES = {
 }
 
 
-def to_workflow(row: Row) -> Workflow:
-    return msgspec.convert(row, Workflow)
+def to_workflow(row: Row, model_id: str) -> Workflow:
+    """The wire form; ``embedding_status`` says whether semantic search can use the row now."""
+    ready = row.get("embedding_model") == model_id and row.get("embedding_text_hash") == row.get("text_hash")
+    return msgspec.convert({**row, "embedding_status": "ready" if ready else "pending"}, Workflow)
 
 
 def _create_errors(data: WorkflowCreate) -> dict[str, str]:
@@ -83,8 +107,28 @@ def _row_values(data: WorkflowCreate, previous_version: str | None) -> dict[str,
 
 
 class WorkflowService:
-    def __init__(self, repository: WorkflowRepository) -> None:
+    def __init__(self, repository: WorkflowRepository, embeddings: EmbeddingAccess) -> None:
         self.repository = repository
+        self.embeddings = embeddings
+
+    async def _embedding_values(self, data: WorkflowCreate) -> dict[str, Any]:
+        """The text hash always; the embedding too when the model is in and encodes it."""
+        embedding_text = workflow_text(data.name, data.description, msgspec.to_builtins(data.labels))
+        values: dict[str, Any] = {"text_hash": text_hash(embedding_text)}
+        embedder = self.embeddings.embedder
+        if embedder is None:
+            return values  # the model is loading or failed: pending, the backfill embeds it
+        try:
+            vector = await embedder.batcher.embed(embedding_text)
+        except Exception:  # never lose a workflow to the encoder: store it pending
+            logger.warning("embedding %s failed; stored as pending", data.workflow_name, exc_info=True)
+            return values
+        return values | {
+            "embedding": vector_literal(vector),
+            "embedding_model": embedder.model_id,
+            "embedding_text_hash": values["text_hash"],
+            "embedded_at": DATABASE_NOW,
+        }
 
     async def create(self, data: WorkflowCreate) -> Workflow:
         """Store a new version; it becomes the latest and the previous latest stops being so."""
@@ -96,19 +140,20 @@ class WorkflowService:
         previous = await self.repository.get_latest(data.workflow_name)
         if previous is not None:
             await self.repository.update(previous["workflow_id"], {"is_latest_version": False})
+        values = _row_values(data, previous["version"] if previous else None) | await self._embedding_values(data)
         try:
-            row = await self.repository.insert(_row_values(data, previous["version"] if previous else None))
+            row = await self.repository.insert(values)
         except IntegrityError as error:  # a concurrent writer that did not take the name lock
             raise Conflict(f"workflow {data.workflow_name!r} version {data.version!r} already exists") from error
-        return to_workflow(row)
+        return self._wire(row)
 
     async def get(self, workflow_id: UUID) -> Workflow:
         row = await self.repository.get(workflow_id)
         if row is None:
             raise NotFound(f"workflow {workflow_id} does not exist")
-        return to_workflow(row)
+        return self._wire(row)
 
-    async def list(
+    async def page(
         self,
         *,
         status: str | None,
@@ -121,7 +166,7 @@ class WorkflowService:
         rows, total = await self.repository.page(
             status=status, workflow_name=workflow_name, token_filters=token_filters, limit=limit, offset=offset
         )
-        return WorkflowList(workflows=[to_workflow(r) for r in rows], limit=limit, offset=offset, total=total)
+        return WorkflowList(workflows=[self._wire(r) for r in rows], limit=limit, offset=offset, total=total)
 
     async def update(self, workflow_id: UUID, given_fields: Collection[str], data: WorkflowUpdate) -> Workflow:
         """Change mutable fields only; naming any immutable one rejects the whole request."""
@@ -157,10 +202,15 @@ class WorkflowService:
         rows = await self.repository.versions(workflow_name)
         if not rows:
             raise NotFound(f"no workflow is named {workflow_name!r}")
-        return WorkflowVersions(workflow_name=workflow_name, versions=[to_workflow(r) for r in rows], total=len(rows))
+        return WorkflowVersions(
+            workflow_name=workflow_name,
+            versions=[self._wire(r) for r in rows],
+            total=len(rows),
+        )
 
     async def search(self, request: SearchRequest) -> SearchResponse:
         filters = request.filters
+        embedding = await self._query_embedding(request)
         query = SearchQuery(
             labels={label: getattr(filters, label) for label in MANDATORY_LABELS},
             detected_labels=filters.detected_labels,
@@ -169,23 +219,57 @@ class WorkflowService:
             include_disabled=request.include_disabled,
             top_k=request.top_k,
             min_score=request.min_score,
+            embedding=embedding,
+            min_similarity=request.min_similarity,
         )
-        rows = await self.repository.search(label_search_parameters(query))
+        if embedding is None:
+            rows = await self.repository.search(label_search_parameters(query))
+            skipped = None
+        else:
+            rows = await self.repository.search_semantic(semantic_search_parameters(query, self.embeddings.model_id))
+            skipped = int(rows[0]["skipped_without_embedding"])
+            rows = [row for row in rows if row["workflow_id"] is not None]
         results = [_search_result(row, rank, filters.signal_type) for rank, row in enumerate(rows, start=1)]
         total = int(rows[0]["total_results"]) if rows else 0
-        return SearchResponse(workflows=results, total_results=total, filters=filters)
+        return SearchResponse(
+            workflows=results, total_results=total, filters=filters, skipped_without_embedding=skipped
+        )
+
+    async def _query_embedding(self, request: SearchRequest) -> list[float] | None:
+        """The request's vector (its own, or its text's), None in label mode; bad input is a 400."""
+        if request.query is not None and request.embedding is not None:
+            message = "send either query or embedding, not both"
+            raise ValidationFailed({"query": message, "embedding": message})
+        if request.embedding is not None:
+            if len(request.embedding) != self.embeddings.dimension:
+                raise ValidationFailed({"embedding": f"must have exactly {self.embeddings.dimension} numbers"})
+            if not any(request.embedding) or not all(math.isfinite(x) for x in request.embedding):
+                raise ValidationFailed({"embedding": "must be finite and not all zero"})
+            return request.embedding
+        if request.query is None:
+            if request.min_similarity is not None:
+                raise ValidationFailed({"min_similarity": "applies only with query or embedding"})
+            return None
+        embedder = self.embeddings.embedder
+        if embedder is None:
+            raise ServiceUnavailable("semantic search is unavailable: the embedding model is not loaded")
+        return [float(x) for x in await embedder.embed(request.query)]
+
+    def _wire(self, row: Row) -> Workflow:
+        return to_workflow(row, self.embeddings.model_id)
 
     async def _apply(self, workflow_id: UUID, changes: Mapping[str, Any]) -> Workflow:
         row = await self.repository.update(workflow_id, changes)
         if row is None:
             raise NotFound(f"workflow {workflow_id} does not exist")
-        return to_workflow(row)
+        return self._wire(row)
 
 
 def _search_result(row: Row, rank: int, requested_signal: str) -> SearchResult:
     signals = label_values(row["labels"]["signal_type"])
     signal_type = next((s for s in signals if s.lower() == requested_signal.lower()), signals[0])
     score = float(row["final_score"])
+    similarity = row.get("similarity")
     return SearchResult(
         workflow_id=row["workflow_id"],
         workflow_name=row["workflow_name"],
@@ -204,4 +288,5 @@ def _search_result(row: Row, rank: int, requested_signal: str) -> SearchResult:
         rank=rank,
         custom_labels=row["custom_labels"],
         detected_labels=msgspec.convert(row["detected_labels"], DetectedLabels),
+        similarity=None if similarity is None else float(similarity),
     )

@@ -1,0 +1,58 @@
+"""``workflow-search backfill``: embed pending and stale workflows, with progress or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from tqdm import tqdm
+
+from app.database import create_engine, locate_database
+from app.embedding_runtime import EmbeddingRuntime
+from app.settings import Settings
+from embeddings.backfill import BackfillReport, count_stale, run_backfill
+from embeddings.model import SentenceEncoder
+
+
+def run_backfill_command(settings: Settings, args: argparse.Namespace) -> int:
+    if args.model and args.model != settings.embedding_model_id:
+        print(
+            f"workflow-search: unknown model {args.model!r}; the configured model is {settings.embedding_model_id!r}"
+            " (set WORKFLOW_SEARCH_EMBEDDING_MODEL_ID/_PATH/_SHA256 to use another)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        print("workflow-search: --batch-size and --limit must be positive", file=sys.stderr)
+        return 2
+    report = asyncio.run(_backfill(settings, args))
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(
+            f"embedded {report.embedded} workflows in {report.seconds:.1f} s "
+            f"({report.rate:.1f}/s, {report.batches} batches); {report.remaining} still stale"
+        )
+    return 0
+
+
+async def _backfill(settings: Settings, args: argparse.Namespace) -> BackfillReport:
+    runtime = EmbeddingRuntime(settings)
+    location = await asyncio.to_thread(locate_database, settings)
+    engine = create_engine(location.url, settings)
+    try:
+        await runtime.check_dimension(engine)
+        encoder = await asyncio.to_thread(SentenceEncoder.load, runtime.model_spec())
+        total = await count_stale(engine, encoder.model_id)
+        if args.limit is not None:
+            total = min(total, args.limit)
+        show_progress = not args.json and sys.stderr.isatty()
+        with tqdm(total=total, unit="workflow", disable=not show_progress, file=sys.stderr) as progress:
+            return await run_backfill(
+                engine, encoder, batch_size=args.batch_size, limit=args.limit, on_batch=progress.update
+            )
+    finally:
+        await engine.dispose()
+        await asyncio.to_thread(location.close)
