@@ -1,4 +1,4 @@
-"""Checks every request body gets before its handler, whatever its schema."""
+"""Checks every JSON request body gets before its handler, whatever its schema."""
 
 from __future__ import annotations
 
@@ -7,23 +7,37 @@ from typing import Any
 import msgspec
 from litestar import Request
 
-from app.errors import ValidationFailed
-from app.validation import nul_character_paths
-
-_ESCAPED_NUL = b"\\u0000"  # JSON can carry NUL only escaped
+from app.errors import InvalidRequest, ValidationFailed
+from app.validation import body_problem, nul_character_paths
 
 
-async def reject_nul_characters(request: Request[Any, Any, Any]) -> None:
-    """PostgreSQL cannot store NUL in text or jsonb: refuse it as a 400 naming the field,
-    rather than let the insert fail as a 500."""
-    if request.method not in {"POST", "PUT", "PATCH"}:
+def route_body_type(request: Request[Any, Any, Any]) -> Any:
+    """The annotation of the handler's ``data`` parameter, or None when it takes no body."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+    return None if parameter is None else parameter.annotation
+
+
+async def check_request_body(request: Request[Any, Any, Any]) -> None:
+    """Validate the body strictly and completely before Litestar's own (lenient) parsing.
+
+    Every bad field is named at once, a string is never taken for a number, and NUL
+    characters, which PostgreSQL cannot store, are refused as a 400 rather than failing
+    the insert as a 500.
+    """
+    body_type = route_body_type(request)
+    if body_type is None:
         return
     body = await request.body()
-    if _ESCAPED_NUL not in body:
-        return
+    if not body.strip():
+        return  # no body: the handler's own signature says whether that is allowed
     try:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError:
-        return  # the handler's own decoding reports it as invalid-request
+        raise InvalidRequest("the request body is not valid JSON") from None
     if paths := nul_character_paths(document):
         raise ValidationFailed(dict.fromkeys(paths, "must not contain NUL (\\u0000) characters"))
+    problem = body_problem(document, body_type)
+    if isinstance(problem, str):
+        raise InvalidRequest(problem)
+    if problem:
+        raise ValidationFailed(problem)

@@ -10,9 +10,6 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.utils.scope.state import ScopeState
-
-from app.validation import body_field_errors
 
 logger = logging.getLogger(__name__)
 
@@ -122,29 +119,14 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
-    """Litestar stops at the first bad body field; re-check the whole body to name every one."""
+    """Query and path parameters (bodies are checked whole before the handler, app.body_checks)."""
     messages = [m for m in (exc.extra or []) if isinstance(m, dict)]
-    if any(m.get("source") == "body" for m in messages):
-        body_type = _body_type(request)
-        # Decoding failed, so the body was read and Litestar keeps it in the scope state.
-        body = ScopeState.from_scope(request.scope).body
-        if body_type is not None and isinstance(body, bytes):
-            problem = body_field_errors(body, body_type)
-            if isinstance(problem, str):
-                return _domain_error(request, InvalidRequest(problem))
-            if problem:
-                return _domain_error(request, ValidationFailed(problem))
     field_errors = {str(m.get("key", "body")): str(m.get("message", "invalid")) for m in messages}
     if not field_errors:
         return problem_response(
             request, status=400, slug="invalid-request", title="Invalid Request", detail=str(exc.detail)
         )
     return _domain_error(request, ValidationFailed(field_errors))
-
-
-def _body_type(request: Request[Any, Any, Any]) -> Any:
-    parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
-    return None if parameter is None else parameter.annotation
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:

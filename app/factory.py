@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from app.body_checks import reject_nul_characters
+from app.body_checks import check_request_body
 from app.database import create_engine, create_sessionmaker, locate_database, provide_db_session
 from app.embedding_runtime import EmbeddingRuntime
 from app.errors import exception_handlers
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     return Litestar(
         route_handlers=[WorkflowController, HealthController],
         dependencies={"db_session": Provide(provide_db_session)},
-        before_request=reject_nul_characters,
+        before_request=check_request_body,
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
         lifespan=[lifespan],
         state=State({"settings": settings, "lifecycle": Lifecycle(), "embeddings": embeddings}),

@@ -1,4 +1,4 @@
-"""Name every bad field of a request body, not only the first one msgspec meets."""
+"""Strict checks of a decoded request body that name every bad field, not only the first."""
 
 from __future__ import annotations
 
@@ -11,19 +11,26 @@ import msgspec
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 
 
-def body_field_errors(raw: bytes, body_type: Any) -> str | dict[str, str]:
-    """For a body that failed to decode as ``body_type``: a message when it is not a JSON
-    object at all (invalid-request), else ``{"field.path": "message"}`` for every bad field."""
-    try:
-        document = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return "the request body is not valid JSON"
+def body_problem(document: Any, body_type: Any) -> str | dict[str, str]:
+    """Check a decoded JSON body strictly against ``body_type`` (no "0.5" for a number).
+
+    A message when it is not the JSON object expected at all (invalid-request), else
+    ``{"field.path": "message"}`` for every bad field, empty when the body is good.
+    """
+    if document is None and _allows_none(body_type):
+        return {}
     struct_type = _struct_of(body_type)
     if struct_type is None:
         return _convert_error(document, body_type, "")
     if not isinstance(document, dict):
         return "the request body must be a JSON object"
     return struct_field_errors(document, struct_type, "")
+
+
+def _allows_none(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:
+        return _allows_none(get_args(annotation)[0])
+    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
 
 
 def struct_field_errors(document: dict[str, Any], struct_type: type[msgspec.Struct], prefix: str) -> dict[str, str]:

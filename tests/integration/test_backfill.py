@@ -110,7 +110,7 @@ async def test_a_killed_backfill_resumes_where_it_stopped(
 async def _embedded_at(app: Litestar) -> dict[str, Any]:
     async with app.state.engine.connect() as connection:
         rows = await connection.execute(text("SELECT workflow_name, embedded_at FROM workflows"))
-        return dict(rows.tuples().all())
+        return {name: at for name, at in rows}  # noqa: C416 - rows are Row objects, not pairs
 
 
 async def test_stale_embeddings_are_redone_and_fresh_ones_left_alone(

@@ -481,3 +481,23 @@ async def test_body_that_is_not_json_is_invalid_request(client: httpx.AsyncClien
 async def test_body_that_is_a_json_array_is_invalid_request(client: httpx.AsyncClient) -> None:
     response = await client.post(SEARCH, json=[search_body()])
     await assert_problem(response, "invalid-request")
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        pytest.param({"min_score": "0.5"}, "min_score", id="number-as-string"),
+        pytest.param({"top_k": 5.5}, "top_k", id="fractional-top-k"),
+        pytest.param({"top_k": "5"}, "top_k", id="integer-as-string"),
+        pytest.param({"include_disabled": "true"}, "include_disabled", id="boolean-as-string"),
+    ],
+)
+async def test_values_of_the_wrong_json_type_are_refused_not_converted(
+    client: httpx.AsyncClient, extra: dict[str, object], field: str
+) -> None:
+    filters = {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",
+               "environment": "production", "priority": "P0"}  # fmt: skip
+    response = await client.post("/api/v1/workflows/search", json={"filters": filters, **extra})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in response.json()["field_errors"]
