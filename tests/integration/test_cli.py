@@ -123,3 +123,21 @@ def test_serve_answers_a_search_on_the_demo_catalog(live_server: str, data_dir: 
     assert [r["rank"] for r in body["workflows"]] == list(range(1, len(body["workflows"]) + 1))
     # the exact-label workflow outranks the all-wildcard one at equal score
     assert body["workflows"][0]["workflow_name"] == "oomkill-increase-memory"
+
+
+def test_serve_embeds_the_demo_catalog_and_answers_a_text_query(live_server: str, data_dir: Path) -> None:
+    assert _run("seed", "--demo", "--data-dir", str(data_dir)).returncode == 0
+    request = {
+        "query": "my app was killed because it used too much RAM",
+        "filters": {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",
+                    "environment": "production", "priority": "P0"},
+    }  # fmt: skip
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:  # the start-up backfill embeds the seeded workflows in the background
+        body = httpx.post(f"{live_server}/api/v1/workflows/search", json=request, timeout=30).json()
+        if body["skipped_without_embedding"] == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert body["skipped_without_embedding"] == 0
+    assert body["workflows"][0]["workflow_name"].startswith("oomkill")
+    assert all(0 <= w["similarity"] <= 1 for w in body["workflows"])
