@@ -17,6 +17,7 @@ from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import _row_values
 from search.labels import MANDATORY_LABELS
+from tests.factories import ALL_TRUE
 
 SEARCH = "/api/v1/workflows/search"
 WORKFLOWS = "/api/v1/workflows"
@@ -28,16 +29,6 @@ REQUEST_LABELS = {
     "component": "pod",
     "environment": "production",
     "priority": "P1",
-}
-ALL_TRUE = {
-    "gitOpsManaged": True,
-    "gitOpsTool": "argocd",
-    "pdbProtected": True,
-    "hpaEnabled": True,
-    "stateful": True,
-    "helmManaged": True,
-    "networkIsolated": True,
-    "serviceMesh": "istio",
 }
 _names = itertools.count(1)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 import httpx
@@ -24,7 +24,7 @@ from sqlalchemy import text
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import _row_values
-from search.labels import MANDATORY_LABELS, PRIORITIES, SEVERITIES, STATUSES, DetectedLabels
+from search.labels import MANDATORY_LABELS, PRIORITIES, SEVERITIES, STATUSES, DetectedLabels, DetectionName
 from search.reference import CatalogEntry, SearchQuery, rank
 
 SIGNALS = ["OOMKilled", "oomkilled", "CrashLoopBackOff", "*"]
@@ -32,16 +32,7 @@ COMPONENTS = ["pod", "Pod", "node", "*"]
 ENVIRONMENTS = ["production", "staging", "*"]
 CUSTOM_KEYS = ["constraint", "team"]
 CUSTOM_VALUES = ["cost-constrained", "Cost-Constrained", "gpu", "*"]
-DETECTIONS = [
-    "gitOpsManaged",
-    "gitOpsTool",
-    "pdbProtected",
-    "hpaEnabled",
-    "stateful",
-    "helmManaged",
-    "networkIsolated",
-    "serviceMesh",
-]
+DETECTIONS = list(get_args(DetectionName))
 TIMESTAMPS = [
     datetime(2026, 1, 1, tzinfo=UTC),
     datetime(2026, 1, 2, tzinfo=UTC),

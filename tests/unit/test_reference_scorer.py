@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 import msgspec
 import pytest
 
-from search.labels import MANDATORY_LABELS, STATUSES, DetectedLabels
+from search.labels import MANDATORY_LABELS, STATUSES, DetectedLabels, DetectionName
 from search.reference import CatalogEntry, LabelMatch, Ranking, Score, SearchQuery, match_label, rank
+from tests.factories import ALL_TRUE
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ZERO = Decimal(0)
@@ -23,26 +24,7 @@ REQUEST_LABELS = {
     "environment": "production",
     "priority": "P1",
 }
-EVERY_DETECTION = [
-    "gitOpsManaged",
-    "gitOpsTool",
-    "pdbProtected",
-    "hpaEnabled",
-    "stateful",
-    "helmManaged",
-    "networkIsolated",
-    "serviceMesh",
-]
-ALL_TRUE = {
-    "gitOpsManaged": True,
-    "gitOpsTool": "argocd",
-    "pdbProtected": True,
-    "hpaEnabled": True,
-    "stateful": True,
-    "helmManaged": True,
-    "networkIsolated": True,
-    "serviceMesh": "istio",
-}
+EVERY_DETECTION = list(get_args(DetectionName))
 
 
 def uid(n: int) -> UUID:
