@@ -88,7 +88,8 @@ def _create_errors(data: WorkflowCreate) -> dict[str, str]:
     return errors
 
 
-def _row_values(data: WorkflowCreate, previous_version: str | None) -> dict[str, Any]:
+def workflow_row_values(data: WorkflowCreate, previous_version: str | None) -> dict[str, Any]:
+    """The catalog columns of a new version (tokens derived from its labels), without embedding."""
     values = msgspec.structs.asdict(data)
     labels = msgspec.to_builtins(data.labels)
     values.update(
@@ -134,13 +135,15 @@ class WorkflowService:
         """Store a new version; it becomes the latest and the previous latest stops being so."""
         if errors := _create_errors(data):
             raise ValidationFailed(errors)
+        # Encoded before the name lock is taken: inference never holds a transaction's locks.
+        embedding_values = await self._embedding_values(data)
         await self.repository.lock_name(data.workflow_name)
         if await self.repository.get_version(data.workflow_name, data.version) is not None:
             raise Conflict(f"workflow {data.workflow_name!r} version {data.version!r} already exists")
         previous = await self.repository.get_latest(data.workflow_name)
         if previous is not None:
             await self.repository.update(previous["workflow_id"], {"is_latest_version": False})
-        values = _row_values(data, previous["version"] if previous else None) | await self._embedding_values(data)
+        values = workflow_row_values(data, previous["version"] if previous else None) | embedding_values
         try:
             row = await self.repository.insert(values)
         except IntegrityError as error:  # a concurrent writer that did not take the name lock

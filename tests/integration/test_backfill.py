@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
-from app.workflows.service import _row_values
+from app.workflows.service import workflow_row_values
 from embeddings.backfill import run_backfill
 from embeddings.cache import text_hash
 from embeddings.model import SentenceEncoder
@@ -37,7 +37,7 @@ def _pending_rows(count: int) -> list[dict[str, Any]]:
             workflow_body(workflow_name=f"bulk-{index}", description=f"remediation number {index} for a pod"),
             WorkflowCreate,
         )
-        row = _row_values(data, None)
+        row = workflow_row_values(data, None)
         row["workflow_id"] = uuid.uuid4()
         row["text_hash"] = text_hash(workflow_text(data.name, data.description, row["labels"]))
         rows.append(row)

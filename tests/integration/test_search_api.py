@@ -15,7 +15,7 @@ from litestar import Litestar
 
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
-from app.workflows.service import _row_values
+from app.workflows.service import workflow_row_values
 from search.labels import MANDATORY_LABELS
 from tests.factories import ALL_TRUE
 
@@ -111,7 +111,7 @@ async def insert_rows(app: Litestar, *rows: dict[str, Any]) -> None:
 
 
 def row(workflow_id: UUID, created_at: datetime, **fields: Any) -> dict[str, Any]:
-    values = _row_values(msgspec.convert(workflow_body(**fields), WorkflowCreate), None)
+    values = workflow_row_values(msgspec.convert(workflow_body(**fields), WorkflowCreate), None)
     return {**values, "workflow_id": workflow_id, "created_at": created_at, "updated_at": created_at}
 
 

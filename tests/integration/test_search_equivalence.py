@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
-from app.workflows.service import _row_values
+from app.workflows.service import workflow_row_values
 from search.labels import MANDATORY_LABELS, PRIORITIES, SEVERITIES, STATUSES, DetectedLabels, DetectionName
 from search.reference import CatalogEntry, SearchQuery, rank
 
@@ -170,7 +170,7 @@ def catalog_row(index: int, workflow: dict[str, Any]) -> dict[str, Any]:
         "custom_labels": workflow["custom_labels"],
         "detected_labels": workflow["detected_labels"],
     }
-    values = _row_values(msgspec.convert(body, WorkflowCreate), None)
+    values = workflow_row_values(msgspec.convert(body, WorkflowCreate), None)
     return {
         **values,
         "workflow_id": workflow["workflow_id"],

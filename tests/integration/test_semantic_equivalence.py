@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
-from app.workflows.service import _row_values
+from app.workflows.service import workflow_row_values
 from embeddings.model import vector_literal
 from search.labels import DetectedLabels
 from search.reference import CatalogEntry, SearchQuery, rank
@@ -65,7 +65,7 @@ async def _store(app: Litestar, catalog: list[CatalogEntry]) -> None:
     rows = []
     for entry in catalog:
         data = msgspec.convert(workflow_body(labels=dict(entry.labels)), WorkflowCreate)
-        row: dict[str, Any] = _row_values(data, None)
+        row: dict[str, Any] = workflow_row_values(data, None)
         row.update(
             workflow_id=entry.workflow_id,
             created_at=entry.created_at,
