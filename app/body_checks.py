@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, get_type_hints
 
 import msgspec
 from litestar import Request
@@ -11,10 +13,18 @@ from app.errors import InvalidRequest, ValidationFailed
 from app.validation import body_problem, nul_character_paths
 
 
+@functools.cache
+def _data_annotation(handler_fn: Callable[..., Any]) -> Any:
+    # The handler's own hints: Litestar's parsed signature drops Annotated bounds (min_length...).
+    return get_type_hints(handler_fn, include_extras=True).get("data")
+
+
 def route_body_type(request: Request[Any, Any, Any]) -> Any:
     """The annotation of the handler's ``data`` parameter, or None when it takes no body."""
-    parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
-    return None if parameter is None else parameter.annotation
+    handler = request.route_handler
+    if "data" not in handler.parsed_fn_signature.parameters:
+        return None
+    return _data_annotation(handler.fn)
 
 
 async def check_request_body(request: Request[Any, Any, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,8 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from app.audit.controllers import AuditEventController
+from app.audit.partitions import PartitionKeeper
 from app.body_checks import check_request_body
 from app.database import create_engine, create_sessionmaker, locate_database, provide_db_session
 from app.embedding_runtime import EmbeddingRuntime
@@ -36,8 +39,13 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         lifecycle: Lifecycle = app.state.lifecycle
         location = await anyio.to_thread.run_sync(locate_database, settings)
         engine = create_engine(location.url, settings)
+        upkeep: asyncio.Task[None] | None = None
         try:
             await embeddings.check_dimension(engine)
+            partitions = PartitionKeeper(engine)
+            await partitions.ensure_ahead()
+            upkeep = asyncio.create_task(partitions.keep_ahead(), name="audit-partition-upkeep")
+            app.state.audit_partitions = partitions
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             embeddings.start(engine, encoder)
@@ -45,12 +53,14 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             yield
         finally:
             lifecycle.phase = "shutting_down"
+            if upkeep is not None:
+                upkeep.cancel()
             await embeddings.close()
             await engine.dispose()
             await anyio.to_thread.run_sync(location.close)
 
     return Litestar(
-        route_handlers=[WorkflowController, HealthController],
+        route_handlers=[WorkflowController, AuditEventController, HealthController],
         dependencies={"db_session": Provide(provide_db_session)},
         before_request=check_request_body,
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]

@@ -19,12 +19,38 @@ def body_problem(document: Any, body_type: Any) -> str | dict[str, str]:
     """
     if document is None and _allows_none(body_type):
         return {}
+    item_type = _list_item_struct(body_type)
+    if item_type is not None and isinstance(document, list):
+        errors = _convert_error(document, _without_items(body_type), "")  # the list's own bounds
+        for index, item in enumerate(document):
+            if not isinstance(item, dict):
+                errors[f"[{index}]"] = "must be a JSON object"
+            else:
+                errors.update(struct_field_errors(item, item_type, f"[{index}]."))
+        return errors
     struct_type = _struct_of(body_type)
     if struct_type is None:
         return _convert_error(document, body_type, "")
     if not isinstance(document, dict):
         return "the request body must be a JSON object"
     return struct_field_errors(document, struct_type, "")
+
+
+def _list_item_struct(annotation: Any) -> type[msgspec.Struct] | None:
+    """``S`` for ``list[S]`` or ``Annotated[list[S], ...]``, else None."""
+    if get_origin(annotation) is Annotated:
+        return _list_item_struct(get_args(annotation)[0])
+    if get_origin(annotation) is list:
+        return _struct_of(get_args(annotation)[0])
+    return None
+
+
+def _without_items(annotation: Any) -> Any:
+    """``Annotated[list[S], meta]`` as ``Annotated[list[Any], meta]``: checks length, not items."""
+    if get_origin(annotation) is Annotated:
+        inner, *metadata = get_args(annotation)
+        return Annotated[(_without_items(inner), *metadata)]
+    return list[Any]
 
 
 def _allows_none(annotation: Any) -> bool:

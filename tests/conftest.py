@@ -95,7 +95,7 @@ async def app_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 async def truncate_all(app: Litestar) -> None:
     async with app.state.engine.begin() as connection:
-        await connection.execute(text("TRUNCATE workflows"))
+        await connection.execute(text("TRUNCATE workflows, audit_events"))
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""Request bodies for the catalog API, valid unless a test overrides a field."""
+"""Request bodies for the catalog and audit APIs, valid unless a test overrides a field."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _sequence = itertools.count(1)
@@ -58,3 +59,24 @@ ALL_TRUE = {
     "networkIsolated": True,
     "serviceMesh": "istio",
 }
+
+
+def audit_event_body(**overrides: Any) -> dict[str, Any]:
+    """A valid ADR-034 ``AuditEventRequest`` from a few seconds ago."""
+    body: dict[str, Any] = {
+        "version": "1.0",
+        "event_type": "gateway.signal.received",
+        "event_timestamp": (datetime.now(UTC) - timedelta(seconds=5)).isoformat(),
+        "event_category": "gateway",
+        "event_action": "received",
+        "event_outcome": "success",
+        "correlation_id": "rr-2026-001",
+        "event_data": {"fingerprint": "fp-abc123", "alert": {"name": "KubePodOOMKilled", "labels": {"ns": "prod"}}},
+        "actor_type": "service",
+        "actor_id": "gateway-service",
+        "namespace": "prod",
+        "severity": "critical",
+        "duration_ms": 12,
+    }
+    body.update(overrides)
+    return body

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import REFERENCE_SPEC
-from tests.factories import workflow_body
+from tests.factories import audit_event_body, workflow_body
 
 WORKFLOWS = "/api/v1/workflows"
 IMPLEMENTED_OPERATIONS = (
@@ -31,6 +31,9 @@ IMPLEMENTED_OPERATIONS = (
     "healthCheck",
     "readinessCheck",
     "livenessCheck",
+    "createAuditEvent",
+    "createAuditEventsBatch",
+    "queryAuditEvents",
 )
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
@@ -136,7 +139,7 @@ def test_implemented_operations_are_every_in_scope_reference_operation() -> None
     in_scope = {
         operation_id
         for operation_id, (path, _) in operations(reference()).items()
-        if path.startswith(("/api/v1/workflows", "/health"))
+        if path.startswith(("/api/v1/workflows", "/health", "/api/v1/audit/events"))
     }
 
     assert in_scope - out_of_scope == set(IMPLEMENTED_OPERATIONS)
@@ -273,3 +276,16 @@ async def test_error_bodies_match_rfc7807_problem(client: httpx.AsyncClient) -> 
     for response in responses:
         assert response.headers["content-type"].startswith("application/problem+json")
         assert_matches(response.json(), "RFC7807Problem")
+
+
+async def test_audit_responses_match_the_reference(client: httpx.AsyncClient) -> None:
+    single = await client.post("/api/v1/audit/events", json=audit_event_body(parent_event_id=None))
+    assert single.status_code == 201
+    assert_matches(single.json(), "AuditEventResponse")
+    batch = await client.post("/api/v1/audit/events/batch", json=[audit_event_body(), audit_event_body()])
+    assert batch.status_code == 201
+    assert_matches(batch.json(), "BatchAuditEventResponse")
+    page = (await client.get("/api/v1/audit/events")).json()
+    assert_matches(page, "AuditEventsQueryResponse")
+    for stored in page["data"]:
+        assert_matches(stored, "AuditEvent")

@@ -1,0 +1,1 @@
+"""ADR-034 audit events: validation, partitioned storage, write and query."""

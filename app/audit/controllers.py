@@ -1,0 +1,109 @@
+"""HTTP routes of the audit trail (reference ``Audit Write API``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromQuery, JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.repository import AuditRepository
+from app.audit.schemas import (
+    AuditEventBatch,
+    AuditEventRequest,
+    AuditEventResponse,
+    AuditEventsPage,
+    BatchAuditEventResponse,
+    EventOutcome,
+)
+from app.audit.service import AuditService
+from app.audit.timewindow import BadInstantError, parse_instant
+from app.errors import ValidationFailed
+
+DETAIL_KEY = re.compile(r"^[A-Za-z0-9_]{1,100}$")
+Text = Annotated[str | None, QueryParameter(max_length=255)]
+
+
+def provide_audit_service(db_session: NamedDependency[AsyncSession], state: State) -> AuditService:
+    return AuditService(AuditRepository(db_session), state.audit_partitions)
+
+
+def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    now = datetime.now(UTC)
+    errors: dict[str, str] = {}
+    bounds: dict[str, datetime | None] = {}
+    for name, value in (("since", since), ("until", until)):
+        try:
+            bounds[name] = None if value is None else parse_instant(value, now)
+        except BadInstantError as error:
+            errors[name] = str(error)
+    if errors:
+        raise ValidationFailed(errors)
+    return bounds["since"], bounds["until"]
+
+
+def _detail(key: str | None, value: str | None) -> tuple[str, str] | None:
+    if key is None and value is None:
+        return None
+    if key is None or value is None:
+        raise ValidationFailed(
+            {"detail_key" if key is None else "detail_value": "detail_key and detail_value go together"}
+        )
+    if not DETAIL_KEY.match(key):
+        raise ValidationFailed({"detail_key": "must match [A-Za-z0-9_]+ (at most 100 characters)"})
+    return key, value
+
+
+class AuditEventController(Controller):
+    path = "/api/v1/audit/events"
+    tags = ["Audit Write API"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    dependencies = {"service": Provide(provide_audit_service, sync_to_thread=False)}  # noqa: RUF012
+
+    @post(operation_id="createAuditEvent", summary="Create unified audit event")
+    async def create(
+        self, data: JSONBody[AuditEventRequest], service: NamedDependency[AuditService]
+    ) -> AuditEventResponse:
+        return await service.record(data)
+
+    @post("/batch", operation_id="createAuditEventsBatch", summary="Create audit events batch")
+    async def create_batch(
+        self, data: JSONBody[AuditEventBatch], service: NamedDependency[AuditService]
+    ) -> BatchAuditEventResponse:
+        return await service.record_batch(data)
+
+    @get(operation_id="queryAuditEvents", summary="Query audit events")
+    async def query(
+        self,
+        service: NamedDependency[AuditService],
+        event_type: Text = None,
+        event_category: Text = None,
+        event_outcome: FromQuery[EventOutcome | None] = None,
+        severity: Text = None,
+        correlation_id: Text = None,
+        since: Text = None,
+        until: Text = None,
+        detail_key: Text = None,
+        detail_value: Annotated[str | None, QueryParameter(max_length=1000)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> AuditEventsPage:
+        start, end = _window(since, until)
+        return await service.page(
+            equals={
+                "event_type": event_type,
+                "event_category": event_category,
+                "event_outcome": event_outcome,
+                "severity": severity,
+                "correlation_id": correlation_id,
+            },
+            since=start,
+            until=end,
+            detail=_detail(detail_key, detail_value),
+            limit=limit,
+            offset=offset,
+        )

@@ -1,0 +1,71 @@
+"""Wire types of the audit API (reference ``AuditEventRequest`` & co)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+
+EventCategory = Literal[
+    "gateway", "notification", "analysis", "signalprocessing", "workflow", "execution", "orchestration",
+    # extensions (api.md): the services of the seeds' ADR-034 catalog that the reference enum misses
+    "aiagent", "workflowexecution", "webhook", "effectiveness", "datastorage",
+]  # fmt: skip
+EventOutcome = Literal["success", "failure", "pending"]
+Short = Annotated[str, msgspec.Meta(max_length=255)]
+
+
+class AuditEventRequest(msgspec.Struct, kw_only=True):
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+    event_type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    event_timestamp: datetime
+    event_category: EventCategory
+    event_action: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    event_outcome: EventOutcome
+    correlation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    event_data: dict[str, Any]
+    actor_type: Short | None = None
+    actor_id: Short | None = None
+    resource_type: Short | None = None
+    resource_id: Short | None = None
+    parent_event_id: UUID | None = None
+    namespace: Short | None = None
+    cluster_name: Short | None = None
+    severity: Annotated[str, msgspec.Meta(max_length=50)] | None = None
+    duration_ms: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
+
+
+AuditEventBatch = Annotated[list[AuditEventRequest], msgspec.Meta(min_length=1, max_length=500)]
+
+
+class AuditEventResponse(msgspec.Struct):
+    event_id: UUID
+    event_timestamp: datetime
+    message: str
+
+
+class BatchAuditEventResponse(msgspec.Struct):
+    event_ids: list[UUID]
+    message: str
+
+
+class AuditEvent(AuditEventRequest, kw_only=True, omit_defaults=True):
+    event_id: UUID
+    event_date: date
+
+
+class Pagination(msgspec.Struct):
+    limit: int
+    offset: int
+    total: int
+    has_more: bool
+
+
+class AuditEventsPage(msgspec.Struct):
+    data: list[AuditEvent]
+    pagination: Pagination
+
+
+WriteStatus = Literal["stored", "queued"]
