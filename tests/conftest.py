@@ -94,8 +94,10 @@ async def app_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def truncate_all(app: Litestar) -> None:
+    # Searches leave audit events written in the background: store them before emptying the tables.
+    await app.state.search_audit.flush()
     async with app.state.engine.begin() as connection:
-        await connection.execute(text("TRUNCATE workflows, audit_events"))
+        await connection.execute(text("TRUNCATE workflows, audit_events, notification_audit"))
 
 
 @pytest.fixture

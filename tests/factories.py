@@ -80,3 +80,21 @@ def audit_event_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def notification_audit_body(**overrides: Any) -> dict[str, Any]:
+    """A valid reference ``NotificationAudit`` with a unique ``notification_id``."""
+    n = next(_sequence)
+    body: dict[str, Any] = {
+        "remediation_id": f"remediation-{n}",
+        "notification_id": f"notification-{n}",
+        "recipient": "ops-team@example.com",
+        "channel": "email",
+        "message_summary": f"Incident alert {n}: High CPU usage on pod xyz",
+        "status": "sent",
+        "sent_at": "2025-11-03T12:00:00Z",
+        "delivery_status": "200 OK",
+        "escalation_level": 0,
+    }
+    body.update(overrides)
+    return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,6 +13,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.self_audit import search_completed_event
 from app.errors import ValidationFailed
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import (
@@ -49,8 +51,12 @@ class WorkflowController(Controller):
     dependencies = {"service": Provide(provide_workflow_service, sync_to_thread=False)}  # noqa: RUF012
 
     @post("/search", operation_id="searchWorkflows", status_code=200, summary="Label-based workflow search")
-    async def search(self, data: JSONBody[SearchRequest], service: Service) -> SearchResponse:
-        return await service.search(data)
+    async def search(self, data: JSONBody[SearchRequest], service: Service, state: State) -> SearchResponse:
+        started = time.perf_counter()
+        response = await service.search(data)
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        state.search_audit.record(search_completed_event(data, response, duration_ms))
+        return response
 
     @post(operation_id="createWorkflow", summary="Create workflow")
     async def create(self, data: JSONBody[WorkflowCreate], service: Service) -> Workflow:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import REFERENCE_SPEC
-from tests.factories import audit_event_body, workflow_body
+from tests.factories import audit_event_body, notification_audit_body, workflow_body
 
 WORKFLOWS = "/api/v1/workflows"
 IMPLEMENTED_OPERATIONS = (
@@ -34,6 +34,7 @@ IMPLEMENTED_OPERATIONS = (
     "createAuditEvent",
     "createAuditEventsBatch",
     "queryAuditEvents",
+    "createNotificationAudit",
 )
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
@@ -139,7 +140,7 @@ def test_implemented_operations_are_every_in_scope_reference_operation() -> None
     in_scope = {
         operation_id
         for operation_id, (path, _) in operations(reference()).items()
-        if path.startswith(("/api/v1/workflows", "/health", "/api/v1/audit/events"))
+        if path.startswith(("/api/v1/workflows", "/health", "/api/v1/audit/events", "/api/v1/audit/notifications"))
     }
 
     assert in_scope - out_of_scope == set(IMPLEMENTED_OPERATIONS)
@@ -289,3 +290,21 @@ async def test_audit_responses_match_the_reference(client: httpx.AsyncClient) ->
     assert_matches(page, "AuditEventsQueryResponse")
     for stored in page["data"]:
         assert_matches(stored, "AuditEvent")
+
+
+@pytest.mark.parametrize("example", ["successful_delivery", "failed_delivery"])
+async def test_notification_audit_responses_match_the_reference(client: httpx.AsyncClient, example: str) -> None:
+    operation = reference()["paths"]["/api/v1/audit/notifications"]["post"]
+    sent = operation["requestBody"]["content"]["application/json"]["examples"][example]["value"]
+    assert_matches(sent, "NotificationAudit")
+
+    response = await client.post("/api/v1/audit/notifications", json=sent)
+
+    assert response.status_code == 201, response.text
+    assert_matches(response.json(), "NotificationAuditResponse")
+    duplicate = await client.post("/api/v1/audit/notifications", json=sent)
+    invalid = await client.post("/api/v1/audit/notifications", json=notification_audit_body(channel="sms"))
+    assert (duplicate.status_code, invalid.status_code) == (409, 400)
+    for problem in (duplicate, invalid):
+        assert problem.headers["content-type"].startswith("application/problem+json")
+        assert_matches(problem.json(), "RFC7807Problem")

@@ -1,0 +1,140 @@
+"""Every workflow search leaves a ``workflow.catalog.search_completed`` audit event.
+
+Recording never delays the search: events go to an in-process buffer, and a background
+writer stores them in batches through the same path as any audit event. A failed write keeps
+the events and retries with backoff; shutdown flushes what is left within a bounded time.
+Nothing is dropped silently: if the buffer ever overflows, the loss is logged with its count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.audit.partitions import PartitionKeeper
+from app.audit.repository import AuditRepository
+from app.audit.schemas import AuditEventRequest
+from app.audit.service import AuditService
+from app.workflows.schemas import SearchRequest, SearchResponse
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 200
+FLUSH_INTERVAL_SECONDS = 0.2
+WRITE_TIMEOUT_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 30.0
+MAX_BUFFERED = 100_000
+
+
+def search_completed_event(request: SearchRequest, response: SearchResponse, duration_ms: int) -> AuditEventRequest:
+    mode = "label" if request.query is None and request.embedding is None else "semantic"
+    return AuditEventRequest(
+        version="1.0",
+        event_type="workflow.catalog.search_completed",
+        event_timestamp=datetime.now(UTC),
+        event_category="workflow",
+        event_action="search_completed",
+        event_outcome="success",
+        correlation_id=request.remediation_id or str(uuid.uuid4()),
+        actor_type="service",
+        actor_id="workflow-search",
+        resource_type="WorkflowCatalog",
+        duration_ms=duration_ms,
+        event_data={
+            "mode": mode,
+            "query": request.query,
+            "filters": msgspec.to_builtins(response.filters),
+            "top_k": request.top_k,
+            "min_score": request.min_score,
+            "total_results": response.total_results,
+            "results": [
+                {"workflow_id": str(r.workflow_id), "rank": r.rank, "final_score": r.final_score}
+                for r in response.workflows
+            ],
+            "duration_ms": duration_ms,
+        },
+    )
+
+
+class SearchAuditWriter:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], partitions: PartitionKeeper) -> None:
+        self.sessionmaker = sessionmaker
+        self.partitions = partitions
+        self._buffer: deque[AuditEventRequest] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()  # one flush at a time: a caller's flush waits for one in flight
+        self._in_flight = 0
+        self.written = 0
+        self.overflowed = 0
+
+    def record(self, event: AuditEventRequest) -> None:
+        """Queue an event; never waits."""
+        if len(self._buffer) >= MAX_BUFFERED:
+            self.overflowed += 1
+            logger.error("search audit buffer full: %d events lost so far", self.overflowed)
+            return
+        self._buffer.append(event)
+        if len(self._buffer) >= MAX_BATCH:
+            self._wakeup.set()
+
+    @property
+    def pending(self) -> int:
+        """Events not yet stored: buffered, or in a write that has not committed."""
+        return len(self._buffer) + self._in_flight
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="search-audit-writer")
+
+    async def _run(self) -> None:
+        backoff = FLUSH_INTERVAL_SECONDS
+        while True:
+            try:
+                async with asyncio.timeout(FLUSH_INTERVAL_SECONDS):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+            try:
+                await self.flush()
+                backoff = FLUSH_INTERVAL_SECONDS
+            except Exception:  # kept in the buffer; retried after a growing pause
+                logger.exception("writing %d search audit events failed; retrying in %.1f s", self.pending, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def flush(self) -> None:
+        """Write everything buffered now, batch by batch; a failed batch goes back to the front."""
+        async with self._flushing:
+            await self._flush_unlocked()
+
+    async def _flush_unlocked(self) -> None:
+        while self._buffer:
+            batch = [self._buffer.popleft() for _ in range(min(MAX_BATCH, len(self._buffer)))]
+            self._in_flight = len(batch)
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS), self.sessionmaker() as session, session.begin():
+                    await AuditService(AuditRepository(session), self.partitions).record_batch(batch)
+            except BaseException:
+                self._buffer.extendleft(reversed(batch))
+                raise
+            finally:
+                self._in_flight = 0
+            self.written += len(batch)
+
+    async def close(self, grace_seconds: float = WRITE_TIMEOUT_SECONDS) -> None:
+        """Stop the writer and flush what is left, within ``grace_seconds``."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        try:
+            async with asyncio.timeout(grace_seconds):
+                await self.flush()
+        except Exception:  # reported with the count (the dead letter queue will keep them)
+            logger.exception("shutdown left %d search audit events unwritten", self.pending)

@@ -1,0 +1,108 @@
+"""Each search leaves one search_completed audit event, written off the request path, never lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy import text
+
+from app.audit.self_audit import SearchAuditWriter, search_completed_event
+from app.workflows.schemas import SearchFilters, SearchRequest, SearchResponse
+from tests.factories import workflow_body
+
+FILTERS = {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",
+           "environment": "production", "priority": "P0"}  # fmt: skip
+EVENT_TYPE = "workflow.catalog.search_completed"
+
+
+async def _search_events(app: Litestar) -> list[dict[str, Any]]:
+    async with app.state.engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT correlation_id, event_data FROM audit_events WHERE event_type = :t"), {"t": EVENT_TYPE}
+        )
+        return [{"correlation_id": c, "event_data": d} for c, d in rows]
+
+
+async def _wait_for_events(app: Litestar, count: int, seconds: float = 5.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + seconds
+    while len(events := await _search_events(app)) < count and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    return events
+
+
+@pytest.fixture
+async def failing_audit_writes(app: Litestar) -> AsyncIterator[None]:
+    """Audit inserts fail (an injected fault) until the fixture's test lets them through."""
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text(
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit store unavailable'; END $$"
+        ))  # fmt: skip
+        await connection.execute(text(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
+        ))  # fmt: skip
+    try:
+        yield
+    finally:
+        await _let_audit_writes_through(app)
+
+
+async def _let_audit_writes_through(app: Litestar) -> None:
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text("DROP TRIGGER IF EXISTS refuse_audit ON audit_events"))
+        await connection.execute(text("DROP FUNCTION IF EXISTS refuse_audit()"))
+
+
+async def test_a_search_writes_one_event_naming_what_it_returned(client: httpx.AsyncClient, app: Litestar) -> None:
+    for name in ("a", "b"):
+        assert (await client.post("/api/v1/workflows", json=workflow_body(workflow_name=name))).status_code == 201
+    response = await client.post("/api/v1/workflows/search", json={"filters": FILTERS, "remediation_id": "rr-7"})
+    answer = response.json()
+
+    (event,) = await _wait_for_events(app, 1)
+
+    assert event["correlation_id"] == "rr-7"
+    data = event["event_data"]
+    assert data["mode"] == "label"
+    assert data["total_results"] == answer["total_results"] == 2
+    assert [(r["workflow_id"], r["rank"], r["final_score"]) for r in data["results"]] == [
+        (w["workflow_id"], w["rank"], w["final_score"]) for w in answer["workflows"]
+    ]
+    assert data["duration_ms"] >= 0
+
+
+@pytest.mark.usefixtures("failing_audit_writes")
+async def test_events_survive_a_failing_audit_store_and_are_written_once_it_recovers(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    started = time.monotonic()
+    responses = [await client.post("/api/v1/workflows/search", json={"filters": FILTERS}) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200] * 3
+    assert time.monotonic() - started < 2, "a failing audit store must not slow searches"
+    await asyncio.sleep(0.5)  # the writer has tried and failed by now
+    assert await _search_events(app) == []
+    assert app.state.search_audit.pending == 3
+
+    await _let_audit_writes_through(app)
+
+    assert len(await _wait_for_events(app, 3, seconds=10)) == 3
+    await asyncio.sleep(0.3)
+    assert len(await _search_events(app)) == 3  # written once each, not again
+
+
+async def test_closing_the_writer_flushes_what_is_buffered(client: httpx.AsyncClient, app: Litestar) -> None:
+    writer = SearchAuditWriter(app.state.sessionmaker, app.state.audit_partitions)  # never started
+    request = SearchRequest(filters=SearchFilters(**FILTERS))
+    for _ in range(5):
+        writer.record(search_completed_event(request, SearchResponse([], 0, request.filters), 1))
+
+    await writer.close()
+
+    assert (writer.pending, writer.written) == (0, 5)
+    assert len(await _search_events(app)) == 5
