@@ -12,7 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.repository import AuditRepository
+from app.audit.repository import AuditQuery, AuditRepository
 from app.audit.schemas import (
     AuditEventBatch,
     AuditEventRequest,
@@ -94,16 +94,18 @@ class AuditEventController(Controller):
     ) -> AuditEventsPage:
         start, end = _window(since, until)
         return await service.page(
-            equals={
-                "event_type": event_type,
-                "event_category": event_category,
-                "event_outcome": event_outcome,
-                "severity": severity,
-                "correlation_id": correlation_id,
-            },
-            since=start,
-            until=end,
-            detail=_detail(detail_key, detail_value),
-            limit=limit,
-            offset=offset,
+            AuditQuery(
+                equals={
+                    "event_type": event_type,
+                    "event_category": event_category,
+                    "event_outcome": event_outcome,
+                    "severity": severity,
+                    "correlation_id": correlation_id,
+                },
+                since=start,
+                until=end,
+                detail=_detail(detail_key, detail_value),
+                limit=limit,
+                offset=offset,
+            )
         )

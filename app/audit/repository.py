@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -40,6 +41,18 @@ audit_events = Table(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which events a query wants: exact fields, a time window, one event_data key, a page."""
+
+    equals: Mapping[str, str | None]
+    since: datetime | None
+    until: datetime | None
+    detail: tuple[str, str] | None
+    limit: int
+    offset: int
+
+
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -57,17 +70,10 @@ class AuditRepository:
         )
         return set(result.scalars())
 
-    async def page(
-        self,
-        *,
-        equals: Mapping[str, str | None],
-        since: datetime | None,
-        until: datetime | None,
-        detail: tuple[str, str] | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[dict[str, Any]], int]:
-        conditions = [audit_events.c[name] == value for name, value in equals.items() if value is not None]
+    async def page(self, query: AuditQuery) -> tuple[list[dict[str, Any]], int]:
+        """A page in ``event_timestamp DESC, event_id DESC`` order, and the filtered total."""
+        since, until, detail = query.since, query.until, query.detail
+        conditions = [audit_events.c[name] == value for name, value in query.equals.items() if value is not None]
         if since is not None:
             conditions += [audit_events.c.event_timestamp >= since, audit_events.c.event_date >= since.date()]
         if until is not None:  # the event_date bounds let PostgreSQL skip whole partitions
@@ -80,8 +86,8 @@ class AuditRepository:
             select(audit_events)
             .where(*conditions)
             .order_by(audit_events.c.event_timestamp.desc(), audit_events.c.event_id.desc())
-            .limit(limit)
-            .offset(offset)
+            .limit(query.limit)
+            .offset(query.offset)
         )
         rows = [{str(key): value for key, value in row.items()} for row in result.mappings()]
         return rows, int(total or 0)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
 from app.audit.partitions import PartitionKeeper
-from app.audit.repository import AuditRepository
+from app.audit.repository import AuditQuery, AuditRepository
 from app.audit.schemas import (
     AuditEvent,
     AuditEventRequest,
@@ -99,19 +99,10 @@ class AuditService:
         await self.repository.insert_many(rows)
         return [row["event_id"] for row in rows]
 
-    async def page(
-        self,
-        *,
-        equals: Mapping[str, str | None],
-        since: datetime | None,
-        until: datetime | None,
-        detail: tuple[str, str] | None,
-        limit: int,
-        offset: int,
-    ) -> AuditEventsPage:
-        rows, total = await self.repository.page(
-            equals=equals, since=since, until=until, detail=detail, limit=limit, offset=offset
-        )
+    async def page(self, query: AuditQuery) -> AuditEventsPage:
+        rows, total = await self.repository.page(query)
         events = [msgspec.convert(row, AuditEvent) for row in rows]
-        pagination = Pagination(limit=limit, offset=offset, total=total, has_more=offset + len(events) < total)
-        return AuditEventsPage(data=events, pagination=pagination)
+        has_more = query.offset + len(events) < total
+        return AuditEventsPage(
+            data=events, pagination=Pagination(limit=query.limit, offset=query.offset, total=total, has_more=has_more)
+        )
