@@ -55,7 +55,7 @@ async def test_a_slow_query_past_its_deadline_is_a_504_and_is_cancelled_in_postg
     client: httpx.AsyncClient, app: Litestar
 ) -> None:
     started = time.monotonic()
-    response = await client.post(WORKFLOWS, json=workflow_body(), headers={"X-Request-Timeout": "0.2"})
+    response = await client.post(WORKFLOWS, json=workflow_body(), headers={"X-Request-Timeout": "0.1"})
     elapsed = time.monotonic() - started
 
     assert response.status_code == 504
