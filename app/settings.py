@@ -14,7 +14,7 @@ from embeddings.model import DEFAULT_DIMENSION, DEFAULT_MODEL_ID, DEFAULT_MODEL_
 
 ENV_PREFIX = "WORKFLOW_SEARCH_"
 # Read without the prefix, as every PostgreSQL and Redis tool names them.
-UNPREFIXED = ("DATABASE_URL", "REDIS_URL")
+UNPREFIXED = ("DATABASE_URL", "REDIS_URL", "VECTOR_DATABASE_URL")
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = msgspec.field(default_factory=default_data_dir)
     database_url: str | None = None
     redis_url: str | None = None
+    vector_database_url: str | None = None  # remediation vectors elsewhere; unset: the same database
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_pool_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     problem_base_url: str = "https://kubernaut.ai/problems"

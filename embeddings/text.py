@@ -34,3 +34,17 @@ def workflow_text(name: str, description: str, labels: Mapping[str, str | Sequen
 
 def workflow_text_hash(name: str, description: str, labels: Mapping[str, str | Sequence[str]]) -> str:
     return text_hash(workflow_text(name, description, labels))
+
+
+def remediation_text(audit: Mapping[str, object]) -> str:
+    """A remediation audit as text, for "find past remediations like this one":
+    what was done to what, where, how it went, and the error if any."""
+    parts = [
+        f"{audit.get('action_type')} on {audit.get('target_resource') or audit.get('name')}",
+        f"namespace {audit.get('namespace')}",
+        f"phase {audit.get('phase')}, status {audit.get('status') or 'unknown'}",
+    ]
+    for label in ("severity", "environment", "alert_fingerprint", "error_message"):
+        if audit.get(label):
+            parts.append(f"{label.replace('_', ' ')}: {audit[label]}")
+    return "\n".join(parts)

@@ -97,7 +97,9 @@ async def truncate_all(app: Litestar) -> None:
     # Searches leave audit events written in the background: store them before emptying the tables.
     await app.state.search_audit.flush()
     async with app.state.engine.begin() as connection:
-        await connection.execute(text("TRUNCATE workflows, audit_events, notification_audit"))
+        await connection.execute(
+            text("TRUNCATE workflows, audit_events, notification_audit, remediation_audits, remediation_audit_vectors")
+        )
 
 
 @pytest.fixture

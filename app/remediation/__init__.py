@@ -1,0 +1,1 @@
+"""Remediation audits, written to PostgreSQL and to a vector store as one unit (dual write)."""

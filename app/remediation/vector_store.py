@@ -1,0 +1,70 @@
+"""Where remediation embeddings live: an interface, and its pgvector implementation.
+
+The pgvector store can live in the service's own database (its writes then join the caller's
+transaction, so both commit or neither does) or in another one (``VECTOR_DATABASE_URL``; its
+writes commit on their own, and the coordinator removes one whose PostgreSQL row did not commit).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+VECTOR_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS remediation_audit_vectors (
+    audit_id uuid PRIMARY KEY,
+    embedding vector({dimension}) NOT NULL,
+    model text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+)
+"""
+WRITE_SQL = """
+INSERT INTO remediation_audit_vectors (audit_id, embedding, model)
+VALUES (:audit_id, CAST(:embedding AS vector), :model)
+"""
+
+
+class VectorStore(Protocol):
+    @property
+    def same_database(self) -> bool:
+        """True when writes join the caller's PostgreSQL transaction."""
+        ...
+
+    async def write(self, transaction: AsyncConnection, audit_id: UUID, embedding: str, model: str) -> None:
+        """Store one vector (pgvector text form); ``transaction`` is the caller's, used when shared."""
+        ...
+
+    async def delete(self, audit_id: UUID) -> None: ...
+
+
+class PgVectorStore:
+    def __init__(self, engine: AsyncEngine, *, same_database: bool) -> None:
+        self.engine = engine
+        self._same_database = same_database
+
+    @property
+    def same_database(self) -> bool:
+        return self._same_database
+
+    async def ensure_schema(self, dimension: int) -> None:
+        """For a separate vector database: its extension and table (migrations cover our own)."""
+        async with self.engine.begin() as connection:
+            await connection.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+            await connection.execute(text(VECTOR_TABLE_SQL.format(dimension=int(dimension))))
+
+    async def write(self, transaction: AsyncConnection, audit_id: UUID, embedding: str, model: str) -> None:
+        values = {"audit_id": audit_id, "embedding": embedding, "model": model}
+        if self._same_database:
+            await transaction.execute(text(WRITE_SQL), values)
+            return
+        async with self.engine.begin() as connection:
+            await connection.execute(text(WRITE_SQL), values)
+
+    async def delete(self, audit_id: UUID) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                text("DELETE FROM remediation_audit_vectors WHERE audit_id = :id"), {"id": audit_id}
+            )

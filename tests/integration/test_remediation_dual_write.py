@@ -1,0 +1,227 @@
+"""Dual write of remediation audits: both stores or, on a vector failure, PostgreSQL marked
+pending; never half written; a cancelled request leaves nothing in either store."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.database import asyncpg_url, create_engine
+from app.remediation.dual_write import DualWriteCoordinator
+from app.remediation.schemas import RemediationAuditRequest
+from app.remediation.vector_store import PgVectorStore
+from app.settings import Settings
+
+REMEDIATIONS = "/api/v1/audit/remediations"
+
+
+def remediation(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "increase-memory", "namespace": "payments", "phase": "completed", "action_type": "scale_memory",
+        "status": "success", "remediation_request_id": "rr-42", "target_resource": "deployment/api",
+        "severity": "critical", "environment": "production", "error_message": None, "metadata": {"attempt": 1},
+    }  # fmt: skip
+    body.update(overrides)
+    return body
+
+
+async def counts(engine: AsyncEngine, *, vectors: AsyncEngine | None = None) -> tuple[int, int, int]:
+    """(rows, rows marked pending, vectors)."""
+    async with engine.connect() as connection:
+        rows = int(await connection.scalar(text("SELECT count(*) FROM remediation_audits")) or 0)
+        pending = int(
+            await connection.scalar(text("SELECT count(*) FROM remediation_audits WHERE vector_store = 'pending'")) or 0
+        )
+    async with (vectors or engine).connect() as connection:
+        stored = int(await connection.scalar(text("SELECT count(*) FROM remediation_audit_vectors")) or 0)
+    return rows, pending, stored
+
+
+class FaultyStore:
+    """The real store, with an injected fault: it fails, or it is slow."""
+
+    def __init__(self, real: PgVectorStore, *, fail: bool = False, delay: float = 0.0) -> None:
+        self.real, self.fail, self.delay = real, fail, delay
+
+    @property
+    def same_database(self) -> bool:
+        return self.real.same_database
+
+    async def write(self, transaction: AsyncConnection, audit_id: UUID, embedding: str, model: str) -> None:
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise ConnectionError("vector store unavailable")
+        await self.real.write(transaction, audit_id, embedding, model)
+
+    async def delete(self, audit_id: UUID) -> None:
+        await self.real.delete(audit_id)
+
+
+@pytest.fixture
+def vector_store_fault(app: Litestar) -> Iterator[Any]:
+    real = app.state.remediation_vectors
+
+    def inject(**fault: Any) -> None:
+        app.state.remediation_vectors = FaultyStore(real, **fault)
+
+    yield inject
+    app.state.remediation_vectors = real
+
+
+@pytest.fixture
+async def commit_fails(app: Litestar) -> AsyncIterator[None]:
+    """A deferred constraint trigger: every remediation row fails at COMMIT time (an injected fault)."""
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text(
+            "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'commit refused'; END $$"
+        ))  # fmt: skip
+        await connection.execute(text(
+            "CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON remediation_audits "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
+        ))  # fmt: skip
+    try:
+        yield
+    finally:
+        async with app.state.engine.begin() as connection:
+            await connection.execute(text("DROP TRIGGER IF EXISTS refuse_commit ON remediation_audits"))
+            await connection.execute(text("DROP FUNCTION IF EXISTS refuse_commit()"))
+
+
+async def test_both_stores_are_written(client: httpx.AsyncClient, app: Litestar) -> None:
+    response = await client.post(REMEDIATIONS, json=remediation())
+    assert response.status_code == 201, response.text
+    assert (response.json()["vector_store"], response.json()["fallback_mode"]) == ("written", False)
+    assert await counts(app.state.engine) == (1, 0, 1)
+
+
+async def test_a_failing_vector_store_falls_back_to_postgresql_marked_pending(
+    client: httpx.AsyncClient, app: Litestar, vector_store_fault: Any
+) -> None:
+    vector_store_fault(fail=True)
+    response = await client.post(REMEDIATIONS, json=remediation())
+    assert response.status_code == 201
+    assert (response.json()["vector_store"], response.json()["fallback_mode"]) == ("pending", True)
+    assert await counts(app.state.engine) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("deadline", ["0", "0.2"])
+async def test_a_passed_deadline_leaves_no_row_in_either_store_and_does_not_fall_back(
+    client: httpx.AsyncClient, app: Litestar, vector_store_fault: Any, deadline: str
+) -> None:
+    vector_store_fault(delay=1.0)
+    response = await client.post(REMEDIATIONS, json=remediation(), headers={"X-Request-Timeout": deadline})
+    assert response.status_code == 504
+    await asyncio.sleep(1.2)  # anything still running would have written by now
+    assert await counts(app.state.engine) == (0, 0, 0)
+
+
+@pytest.mark.usefixtures("commit_fails")
+async def test_a_failed_commit_writes_nothing_in_the_shared_database(client: httpx.AsyncClient, app: Litestar) -> None:
+    response = await client.post(REMEDIATIONS, json=remediation())
+    assert response.status_code == 500  # the fallback's commit fails too; the dead letter queue is issue 5
+    assert await counts(app.state.engine) == (0, 0, 0)
+
+
+async def test_bad_input_is_400_and_writes_nothing(client: httpx.AsyncClient, app: Litestar) -> None:
+    response = await client.post(REMEDIATIONS, json=remediation(phase="done", name="", action_type="x" * 101))
+    assert response.status_code == 400
+    assert {"phase", "name", "action_type"} <= set(response.json()["field_errors"])
+    assert await counts(app.state.engine) == (0, 0, 0)
+
+
+@pytest.fixture
+async def separate_vectors(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """Another database on the same server, as VECTOR_DATABASE_URL would name."""
+    admin = create_engine(
+        database_url,
+        Settings(),
+    ).execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text("DROP DATABASE IF EXISTS remediation_vectors_test"))
+        await connection.execute(text("CREATE DATABASE remediation_vectors_test"))
+    await admin.dispose()
+    base, _, query = database_url.partition("?")
+    engine = create_engine(asyncpg_url(f"{base.rsplit('/', 1)[0]}/remediation_vectors_test?{query}"), Settings())
+    await PgVectorStore(engine, same_database=False).ensure_schema(384)
+    yield engine
+    await engine.dispose()
+
+
+async def test_a_separate_vector_store_gets_the_vector_and_loses_it_when_the_commit_fails(
+    client: httpx.AsyncClient, app: Litestar, separate_vectors: AsyncEngine, commit_fails: None
+) -> None:
+    store = PgVectorStore(separate_vectors, same_database=False)
+    coordinator = DualWriteCoordinator(app.state.engine, store, app.state.embeddings.embedder)
+    request = RemediationAuditRequest(
+        name="n", namespace="ns", phase="failed", action_type="restart", remediation_request_id="rr-1"
+    )
+
+    with pytest.raises(Exception, match="commit refused"):
+        await coordinator.record(request)
+
+    assert await counts(app.state.engine, vectors=separate_vectors) == (0, 0, 0)  # no orphan vector
+
+
+async def test_a_separate_vector_store_is_written_with_the_row(
+    client: httpx.AsyncClient, app: Litestar, separate_vectors: AsyncEngine
+) -> None:
+    store = PgVectorStore(separate_vectors, same_database=False)
+    coordinator = DualWriteCoordinator(app.state.engine, store, app.state.embeddings.embedder)
+    written = await coordinator.record(
+        RemediationAuditRequest(
+            name="n", namespace="ns", phase="failed", action_type="restart", remediation_request_id="rr-1"
+        )
+    )
+    assert written.vector_store == "written"
+    assert await counts(app.state.engine, vectors=separate_vectors) == (1, 0, 1)
+
+
+async def _ids(engine: AsyncEngine, sql: str) -> set[UUID]:
+    async with engine.connect() as connection:
+        return set((await connection.execute(text(sql))).scalars())
+
+
+@pytest.mark.parametrize("store", ["same-database", "separate-database"])
+async def test_concurrent_writes_with_random_short_deadlines_leave_no_partial_write(
+    client: httpx.AsyncClient, app: Litestar, separate_vectors: AsyncEngine, store: str
+) -> None:
+    vectors_engine = separate_vectors if store == "separate-database" else app.state.engine
+    real = app.state.remediation_vectors
+    # a vector store with some latency, so that deadlines land mid-write
+    app.state.remediation_vectors = FaultyStore(
+        PgVectorStore(vectors_engine, same_database=store == "same-database"), delay=0.02
+    )
+    rng = random.Random(7)
+    deadlines = [rng.choice(["0", "0.01", "0.03", "0.06", "0.1", "0.3", "5"]) for _ in range(500)]
+
+    async def post(deadline: str) -> int:
+        response = await client.post(REMEDIATIONS, json=remediation(), headers={"X-Request-Timeout": deadline})
+        return response.status_code
+
+    try:
+        statuses = await asyncio.gather(*(post(d) for d in deadlines))
+        await asyncio.sleep(0.5)  # let anything cancelled finish unwinding (shielded clean-ups)
+    finally:
+        app.state.remediation_vectors = real
+
+    assert set(statuses) <= {201, 504}
+    assert statuses.count(201) > 0, "some writes should beat their deadline"
+    assert statuses.count(504) > 0, "some deadlines should land mid-write"
+    written = await _ids(app.state.engine, "SELECT id FROM remediation_audits WHERE vector_store = 'written'")
+    pending = await _ids(app.state.engine, "SELECT id FROM remediation_audits WHERE vector_store = 'pending'")
+    vectors = await _ids(vectors_engine, "SELECT audit_id FROM remediation_audit_vectors")
+    assert vectors == written, "a vector without its row, or a 'written' row without its vector"
+    assert not pending & vectors
+    # every accepted write is stored; a deadline that fires between the commit and the response
+    # is a 504 for a stored row (the client cannot tell), so refused ones bound it from above
+    assert statuses.count(201) <= len(written) + len(pending) <= len(statuses)
