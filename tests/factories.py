@@ -98,3 +98,14 @@ def notification_audit_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def remediation_body(**overrides: Any) -> dict[str, Any]:
+    """A valid remediation audit (POST /api/v1/audit/remediations)."""
+    body: dict[str, Any] = {
+        "name": "increase-memory", "namespace": "payments", "phase": "completed", "action_type": "scale_memory",
+        "status": "success", "remediation_request_id": "rr-42", "target_resource": "deployment/api",
+        "severity": "critical", "environment": "production", "error_message": None, "metadata": {"attempt": 1},
+    }  # fmt: skip
+    body.update(overrides)
+    return body

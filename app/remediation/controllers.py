@@ -2,26 +2,91 @@
 
 from __future__ import annotations
 
-from litestar import Controller, post
+from datetime import UTC, datetime
+from typing import Annotated
+
+from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.timewindow import BadInstantError, parse_instant
+from app.errors import ValidationFailed
 from app.remediation.dual_write import DualWriteCoordinator
-from app.remediation.schemas import RemediationAuditRequest, RemediationAuditWritten
+from app.remediation.reading import RemediationReader
+from app.remediation.schemas import (
+    Phase,
+    RemediationAuditPage,
+    RemediationAuditRequest,
+    RemediationAuditWritten,
+    RemediationFilters,
+    RemediationSearchRequest,
+    RemediationSearchResponse,
+    Status,
+)
+
+Text = Annotated[str | None, QueryParameter(max_length=500)]
 
 
 def provide_coordinator(state: State) -> DualWriteCoordinator:
     return DualWriteCoordinator(state.engine, state.remediation_vectors, state.embeddings.embedder)
 
 
+def provide_reader(db_session: NamedDependency[AsyncSession], state: State) -> RemediationReader:
+    return RemediationReader(db_session, state.remediation_vectors, state.embeddings.embedder)
+
+
+def _instant(name: str, value: str | None) -> datetime | None:
+    try:
+        return None if value is None else parse_instant(value, datetime.now(UTC))
+    except BadInstantError as error:
+        raise ValidationFailed({name: str(error)}) from None
+
+
 class RemediationAuditController(Controller):
     path = "/api/v1/audit/remediations"
     tags = ["Remediation Audit API"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    dependencies = {"coordinator": Provide(provide_coordinator, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "coordinator": Provide(provide_coordinator, sync_to_thread=False),
+        "reader": Provide(provide_reader, sync_to_thread=False),
+    }
 
     @post(operation_id="createRemediationAudit", summary="Record a remediation (PostgreSQL + vector store)")
     async def create(
         self, data: JSONBody[RemediationAuditRequest], coordinator: NamedDependency[DualWriteCoordinator]
     ) -> RemediationAuditWritten:
         return await coordinator.record(data)
+
+    @get(operation_id="listRemediationAudits", summary="List remediation audits, newest start first")
+    async def list_audits(
+        self,
+        reader: NamedDependency[RemediationReader],
+        name: Text = None,
+        namespace: Text = None,
+        phase: FromQuery[Phase | None] = None,
+        action_type: Text = None,
+        status: FromQuery[Status | None] = None,
+        remediation_request_id: Text = None,
+        alert_fingerprint: Text = None,
+        severity: Text = None,
+        environment: Text = None,
+        cluster_name: Text = None,
+        target_resource: Text = None,
+        since: Text = None,
+        until: Text = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> RemediationAuditPage:
+        filters = RemediationFilters(
+            name=name, namespace=namespace, phase=phase, action_type=action_type, status=status,
+            remediation_request_id=remediation_request_id, alert_fingerprint=alert_fingerprint, severity=severity,
+            environment=environment, cluster_name=cluster_name, target_resource=target_resource,
+        )  # fmt: skip
+        return await reader.page(filters, _instant("since", since), _instant("until", until), limit, offset)
+
+    @post("/search", status_code=200, operation_id="searchRemediationAudits", summary="Past remediations like this")
+    async def search(
+        self, data: JSONBody[RemediationSearchRequest], reader: NamedDependency[RemediationReader]
+    ) -> RemediationSearchResponse:
+        return await reader.search(data)

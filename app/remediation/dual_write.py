@@ -48,6 +48,7 @@ remediation_audits = Table(
     Column("error_message", Text),
     Column("metadata", JSONB, nullable=False),
     Column("vector_store", String(10), nullable=False),
+    Column("created_at", DateTime(timezone=True)),
 )
 
 

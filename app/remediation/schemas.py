@@ -36,3 +36,52 @@ class RemediationAuditWritten(msgspec.Struct):
     id: UUID
     vector_store: Literal["written", "pending"]
     fallback_mode: bool
+
+
+class RemediationAudit(RemediationAuditRequest, kw_only=True, omit_defaults=True):
+    id: UUID
+    vector_store: Literal["written", "pending"]
+    created_at: datetime
+
+
+class Pagination(msgspec.Struct):
+    limit: int
+    offset: int
+    total: int
+    has_more: bool
+
+
+class RemediationAuditPage(msgspec.Struct):
+    data: list[RemediationAudit]
+    pagination: Pagination
+
+
+class RemediationFilters(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: Name | None = None
+    namespace: Name | None = None
+    phase: Phase | None = None
+    action_type: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    status: Status | None = None
+    remediation_request_id: Name | None = None
+    alert_fingerprint: Short | None = None
+    severity: Annotated[str, msgspec.Meta(max_length=50)] | None = None
+    environment: Short | None = None
+    cluster_name: Short | None = None
+    target_resource: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class RemediationSearchRequest(msgspec.Struct, kw_only=True):
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    filters: RemediationFilters = msgspec.field(default_factory=RemediationFilters)
+    top_k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    min_similarity: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
+
+
+class SimilarRemediation(RemediationAudit, kw_only=True):
+    similarity: float
+    rank: int
+
+
+class RemediationSearchResponse(msgspec.Struct):
+    results: list[SimilarRemediation]
+    total_results: int

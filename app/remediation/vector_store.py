@@ -21,6 +21,18 @@ CREATE TABLE IF NOT EXISTS remediation_audit_vectors (
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 )
 """
+NEAREST_SQL = """
+WITH scored AS (
+    SELECT audit_id, round(CAST(1 - (embedding <=> CAST(:embedding AS vector)) AS numeric), 6) AS similarity
+    FROM remediation_audit_vectors
+    WHERE audit_id = ANY(CAST(:ids AS uuid[]))
+)
+SELECT audit_id, similarity, count(*) OVER () AS total
+FROM scored
+WHERE CAST(:min_similarity AS double precision) IS NULL OR similarity >= CAST(:min_similarity AS double precision)
+ORDER BY similarity DESC, audit_id ASC
+LIMIT :top_k
+"""
 WRITE_SQL = """
 INSERT INTO remediation_audit_vectors (audit_id, embedding, model)
 VALUES (:audit_id, CAST(:embedding AS vector), :model)
@@ -38,6 +50,13 @@ class VectorStore(Protocol):
         ...
 
     async def delete(self, audit_id: UUID) -> None: ...
+
+    async def nearest(
+        self, audit_ids: list[UUID], embedding: str, *, top_k: int, min_similarity: float | None
+    ) -> tuple[list[tuple[UUID, float]], int]:
+        """Exact cosine similarity over ``audit_ids``: the best ``top_k`` (similarity, then id)
+        and how many passed ``min_similarity``."""
+        ...
 
 
 class PgVectorStore:
@@ -68,3 +87,14 @@ class PgVectorStore:
             await connection.execute(
                 text("DELETE FROM remediation_audit_vectors WHERE audit_id = :id"), {"id": audit_id}
             )
+
+    async def nearest(
+        self, audit_ids: list[UUID], embedding: str, *, top_k: int, min_similarity: float | None
+    ) -> tuple[list[tuple[UUID, float]], int]:
+        if not audit_ids:
+            return [], 0
+        params = {"ids": audit_ids, "embedding": embedding, "top_k": top_k, "min_similarity": min_similarity}
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(text(NEAREST_SQL), params)).all()
+        total = int(rows[0].total) if rows else 0
+        return [(row.audit_id, float(row.similarity)) for row in rows], total

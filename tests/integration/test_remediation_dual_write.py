@@ -20,18 +20,9 @@ from app.remediation.dual_write import DualWriteCoordinator
 from app.remediation.schemas import RemediationAuditRequest
 from app.remediation.vector_store import PgVectorStore
 from app.settings import Settings
+from tests.factories import remediation_body as remediation
 
 REMEDIATIONS = "/api/v1/audit/remediations"
-
-
-def remediation(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": "increase-memory", "namespace": "payments", "phase": "completed", "action_type": "scale_memory",
-        "status": "success", "remediation_request_id": "rr-42", "target_resource": "deployment/api",
-        "severity": "critical", "environment": "production", "error_message": None, "metadata": {"attempt": 1},
-    }  # fmt: skip
-    body.update(overrides)
-    return body
 
 
 async def counts(engine: AsyncEngine, *, vectors: AsyncEngine | None = None) -> tuple[int, int, int]:
