@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import json
 import sys
+from contextlib import AsyncExitStack
 
 from tqdm import tqdm
 
 from app.database import create_engine, locate_database
 from app.embedding_runtime import EmbeddingRuntime
+from app.remediation.resync import resync_pending
+from app.remediation.vector_store import open_vector_store
 from app.settings import Settings
 from embeddings.backfill import BackfillReport, count_stale, run_backfill
 from embeddings.model import SentenceEncoder
@@ -27,18 +30,19 @@ def run_backfill_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         print("workflow-search: --batch-size and --limit must be positive", file=sys.stderr)
         return 2
-    report = asyncio.run(_backfill(settings, args))
+    report, resynced = asyncio.run(_backfill(settings, args))
     if args.json:
-        print(json.dumps(report.as_dict()))
+        print(json.dumps(report.as_dict() | {"remediations_resynced": resynced}))
     else:
         print(
             f"embedded {report.embedded} workflows in {report.seconds:.1f} s "
-            f"({report.rate:.1f}/s, {report.batches} batches); {report.remaining} still stale"
+            f"({report.rate:.1f}/s, {report.batches} batches); {report.remaining} still stale; "
+            f"{resynced} pending remediation audits re-synced to the vector store"
         )
     return 0
 
 
-async def _backfill(settings: Settings, args: argparse.Namespace) -> BackfillReport:
+async def _backfill(settings: Settings, args: argparse.Namespace) -> tuple[BackfillReport, int]:
     runtime = EmbeddingRuntime(settings)
     location = await asyncio.to_thread(locate_database, settings)
     engine = create_engine(location.url, settings)
@@ -50,9 +54,13 @@ async def _backfill(settings: Settings, args: argparse.Namespace) -> BackfillRep
             total = min(total, args.limit)
         show_progress = not args.json and sys.stderr.isatty()
         with tqdm(total=total, unit="workflow", disable=not show_progress, file=sys.stderr) as progress:
-            return await run_backfill(
+            report = await run_backfill(
                 engine, encoder, batch_size=args.batch_size, limit=args.limit, on_batch=progress.update
             )
+        async with AsyncExitStack() as stack:
+            store = await open_vector_store(settings, engine, stack)
+            resynced = await resync_pending(engine, store, encoder, batch_size=args.batch_size)
+        return report, resynced
     finally:
         await engine.dispose()
         await asyncio.to_thread(location.close)

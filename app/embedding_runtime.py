@@ -42,6 +42,10 @@ class EmbeddingRuntime:
     def ready(self) -> bool:
         return self.embedder is not None
 
+    def current_encoder(self) -> Encoder | None:
+        """The loaded model, or None while it loads (or if it failed)."""
+        return self.embedder.encoder if self.embedder is not None else None
+
     @property
     def model_id(self) -> str:
         return self.settings.embedding_model_id

@@ -12,21 +12,21 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.controllers import AuditEventController
 from app.audit.notification_controllers import NotificationAuditController
 from app.audit.partitions import PartitionKeeper
 from app.audit.self_audit import SearchAuditWriter
 from app.body_checks import check_request_body
-from app.database import asyncpg_url, create_engine, create_sessionmaker, locate_database, provide_db_session
+from app.database import create_engine, create_sessionmaker, locate_database, provide_db_session
 from app.deadlines import deadline_middleware
 from app.embedding_runtime import EmbeddingRuntime
 from app.errors import exception_handlers
 from app.health import HealthController
 from app.lifecycle import Lifecycle
 from app.remediation.controllers import RemediationAuditController
-from app.remediation.vector_store import PgVectorStore
+from app.remediation.resync import keep_in_sync
+from app.remediation.vector_store import open_vector_store
 from app.settings import Settings, load_settings
 from app.workflows.controllers import WorkflowController
 from embeddings.model import Encoder
@@ -34,15 +34,9 @@ from embeddings.model import Encoder
 logger = logging.getLogger(__name__)
 
 
-async def open_vector_store(settings: Settings, engine: AsyncEngine, stack: AsyncExitStack) -> PgVectorStore:
-    """The remediation vector store: this database, or the one at VECTOR_DATABASE_URL."""
-    if not settings.vector_database_url:
-        return PgVectorStore(engine, same_database=True)
-    vector_engine = create_engine(asyncpg_url(settings.vector_database_url), settings)
-    stack.push_async_callback(vector_engine.dispose)
-    store = PgVectorStore(vector_engine, same_database=False)
-    await store.ensure_schema(settings.embedding_dimension)
-    return store
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def create_app(settings: Settings | None = None, *, encoder: Encoder | None = None) -> Litestar:
@@ -68,6 +62,17 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.remediation_vectors = await open_vector_store(settings, engine, stack)
+            if settings.remediation_resync_interval_seconds > 0:
+                resync = asyncio.create_task(
+                    keep_in_sync(
+                        engine,
+                        app.state.remediation_vectors,
+                        embeddings.current_encoder,
+                        settings.remediation_resync_interval_seconds,
+                    ),
+                    name="remediation-vector-resync",
+                )
+                stack.push_async_callback(cancel_and_wait, resync)
             search_audit = SearchAuditWriter(app.state.sessionmaker, partitions)
             search_audit.start()
             app.state.search_audit = search_audit

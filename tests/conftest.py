@@ -62,6 +62,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         database_url=database_url,
         data_dir=str(tmp_path_factory.mktemp("data")),
         embedding_backfill_on_start=False,
+        remediation_resync_interval_seconds=0,  # tests re-sync explicitly; a timed round would race them
     )
 
 

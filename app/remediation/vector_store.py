@@ -7,11 +7,15 @@ writes commit on their own, and the coordinator removes one whose PostgreSQL row
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.database import asyncpg_url, create_engine
+from app.settings import Settings
 
 VECTOR_TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS remediation_audit_vectors (
@@ -98,3 +102,14 @@ class PgVectorStore:
             rows = (await connection.execute(text(NEAREST_SQL), params)).all()
         total = int(rows[0].total) if rows else 0
         return [(row.audit_id, float(row.similarity)) for row in rows], total
+
+
+async def open_vector_store(settings: Settings, engine: AsyncEngine, stack: AsyncExitStack) -> PgVectorStore:
+    """The remediation vector store: this database, or the one at VECTOR_DATABASE_URL."""
+    if not settings.vector_database_url:
+        return PgVectorStore(engine, same_database=True)
+    vector_engine = create_engine(asyncpg_url(settings.vector_database_url), settings)
+    stack.push_async_callback(vector_engine.dispose)
+    store = PgVectorStore(vector_engine, same_database=False)
+    await store.ensure_schema(settings.embedding_dimension)
+    return store

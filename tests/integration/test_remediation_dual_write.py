@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.database import asyncpg_url, create_engine
 from app.remediation.dual_write import DualWriteCoordinator
+from app.remediation.resync import resync_pending
 from app.remediation.schemas import RemediationAuditRequest
 from app.remediation.vector_store import PgVectorStore
 from app.settings import Settings
+from embeddings.model import SentenceEncoder
 from tests.factories import remediation_body as remediation
 
 REMEDIATIONS = "/api/v1/audit/remediations"
@@ -216,3 +218,56 @@ async def test_concurrent_writes_with_random_short_deadlines_leave_no_partial_wr
     # every accepted write is stored; a deadline that fires between the commit and the response
     # is a 504 for a stored row (the client cannot tell), so refused ones bound it from above
     assert statuses.count(201) <= len(written) + len(pending) <= len(statuses)
+
+
+async def _pending_audits(client: httpx.AsyncClient, inject: Any, count: int) -> None:
+    inject(fail=True)
+    for index in range(count):
+        response = await client.post(REMEDIATIONS, json=remediation(error_message=f"failure {index}"))
+        assert response.json()["vector_store"] == "pending"
+
+
+async def test_pending_audits_are_resynced_exactly_once_by_concurrent_resyncs(
+    client: httpx.AsyncClient, app: Litestar, vector_store_fault: Any, sentence_encoder: SentenceEncoder
+) -> None:
+    await _pending_audits(client, vector_store_fault, 30)
+    real = PgVectorStore(app.state.engine, same_database=True)
+
+    first, second = await asyncio.gather(
+        resync_pending(app.state.engine, real, sentence_encoder, batch_size=4),
+        resync_pending(app.state.engine, real, sentence_encoder, batch_size=4),
+    )
+
+    assert first + second == 30
+    assert await counts(app.state.engine) == (30, 0, 30)
+
+
+async def test_a_resync_whose_commit_fails_leaves_no_vector_in_a_separate_store(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    vector_store_fault: Any,
+    separate_vectors: AsyncEngine,
+    sentence_encoder: SentenceEncoder,
+) -> None:
+    await _pending_audits(client, vector_store_fault, 3)
+    store = PgVectorStore(separate_vectors, same_database=False)
+    async with app.state.engine.begin() as connection:  # marking rows 'written' fails at COMMIT
+        await connection.execute(text(
+            "CREATE FUNCTION refuse_mark() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'commit refused'; END $$"
+        ))  # fmt: skip
+        await connection.execute(text(
+            "CREATE CONSTRAINT TRIGGER refuse_mark AFTER UPDATE ON remediation_audits "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_mark()"
+        ))  # fmt: skip
+    try:
+        with pytest.raises(Exception, match="commit refused"):
+            await resync_pending(app.state.engine, store, sentence_encoder)
+    finally:
+        async with app.state.engine.begin() as connection:
+            await connection.execute(text("DROP TRIGGER refuse_mark ON remediation_audits"))
+            await connection.execute(text("DROP FUNCTION refuse_mark()"))
+    assert await counts(app.state.engine, vectors=separate_vectors) == (3, 3, 0)
+
+    assert await resync_pending(app.state.engine, store, sentence_encoder) == 3
+    assert await counts(app.state.engine, vectors=separate_vectors) == (3, 0, 3)
