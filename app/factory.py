@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from app.audit.controllers import AuditEventController
+from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
 from app.audit.partitions import PartitionKeeper
 from app.audit.self_audit import SearchAuditWriter
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             await partitions.ensure_ahead()
             upkeep = asyncio.create_task(partitions.keep_ahead(), name="audit-partition-upkeep")
             app.state.audit_partitions = partitions
+            app.state.audit_group_commit = GroupCommitter(engine, partitions)
+            stack.push_async_callback(app.state.audit_group_commit.close)
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.remediation_vectors = await open_vector_store(settings, engine, stack)

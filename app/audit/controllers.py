@@ -30,7 +30,7 @@ Text = Annotated[str | None, QueryParameter(max_length=255)]
 
 
 def provide_audit_service(db_session: NamedDependency[AsyncSession], state: State) -> AuditService:
-    return AuditService(AuditRepository(db_session), state.audit_partitions)
+    return AuditService(AuditRepository(db_session), state.audit_partitions, state.audit_group_commit)
 
 
 def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:

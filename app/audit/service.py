@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from app.audit.group_commit import GroupCommitter
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import AuditQuery, AuditRepository
 from app.audit.schemas import (
@@ -64,10 +65,12 @@ class AuditService:
         self,
         repository: AuditRepository,
         partitions: PartitionKeeper,
+        group_commit: GroupCommitter | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.repository = repository
         self.partitions = partitions
+        self.group_commit = group_commit
         self.clock = clock
 
     async def record(self, event: AuditEventRequest) -> AuditEventResponse:
@@ -95,8 +98,12 @@ class AuditService:
         if errors:
             raise ValidationFailed(errors)
         rows = [_row(event, uuid.uuid4()) for event in events]
-        await self.partitions.ensure(row["event_date"] for row in rows)
-        await self.repository.insert_many(rows)
+        if single and self.group_commit is not None:
+            # shares a transaction with concurrent single writes; returns once that has committed
+            await self.group_commit.write(rows[0])
+        else:
+            await self.partitions.ensure(row["event_date"] for row in rows)
+            await self.repository.insert_many(rows)
         return [row["event_id"] for row in rows]
 
     async def page(self, query: AuditQuery) -> AuditEventsPage:

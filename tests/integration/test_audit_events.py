@@ -202,6 +202,30 @@ async def test_concurrent_single_writes_are_all_stored_exactly_once(client: http
         rows = await connection.execute(text("SELECT event_id, count(*) FROM audit_events GROUP BY event_id"))
         counts = {str(event_id): n for event_id, n in rows}
     assert counts == dict.fromkeys(ids, 1)
+    # and they shared transactions: group commit, one commit for many writers
+    assert max(app.state.audit_group_commit.group_sizes[-150:]) > 1
+
+
+async def test_one_row_the_database_refuses_fails_only_its_own_writer(client: httpx.AsyncClient, app: Litestar) -> None:
+    async with app.state.engine.begin() as connection:  # an injected fault for one marked event
+        await connection.execute(text(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.event_data ->> 'poison' = 'yes' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$"
+        ))  # fmt: skip
+        await connection.execute(text(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+        ))  # fmt: skip
+    try:
+        bodies = [event(event_data={"i": i, "poison": "yes" if i == 7 else "no"}) for i in range(20)]
+        responses = await asyncio.gather(*(client.post(EVENTS, json=body) for body in bodies))
+    finally:
+        async with app.state.engine.begin() as connection:
+            await connection.execute(text("DROP TRIGGER refuse_poison ON audit_events"))
+            await connection.execute(text("DROP FUNCTION refuse_poison()"))
+    statuses = [r.status_code for r in responses]
+    assert statuses[7] == 500
+    assert statuses[:7] + statuses[8:] == [201] * 19
+    assert await stored_count(app) == 19
 
 
 async def test_query_filters_window_order_and_pagination(client: httpx.AsyncClient) -> None:
