@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from app.audit.partitions import PartitionKeeper, months_around
 from tests.factories import audit_event_body as event
+from tests.faults import trigger_fault
 
 EVENTS = "/api/v1/audit/events"
 BATCH = "/api/v1/audit/events/batch"
@@ -207,21 +208,10 @@ async def test_concurrent_single_writes_are_all_stored_exactly_once(client: http
 
 
 async def test_one_row_the_database_refuses_fails_only_its_own_writer(client: httpx.AsyncClient, app: Litestar) -> None:
-    async with app.state.engine.begin() as connection:  # an injected fault for one marked event
-        await connection.execute(text(
-            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "IF NEW.event_data ->> 'poison' = 'yes' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$"
-        ))  # fmt: skip
-        await connection.execute(text(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
-        ))  # fmt: skip
-    try:
+    body = "IF NEW.event_data ->> 'poison' = 'yes' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW;"
+    async with trigger_fault(app.state.engine, "refuse_poison", table="audit_events", event="INSERT", body=body):
         bodies = [event(event_data={"i": i, "poison": "yes" if i == 7 else "no"}) for i in range(20)]
         responses = await asyncio.gather(*(client.post(EVENTS, json=body) for body in bodies))
-    finally:
-        async with app.state.engine.begin() as connection:
-            await connection.execute(text("DROP TRIGGER refuse_poison ON audit_events"))
-            await connection.execute(text("DROP FUNCTION refuse_poison()"))
     statuses = [r.status_code for r in responses]
     assert statuses[7] == 500
     assert statuses[:7] + statuses[8:] == [201] * 19

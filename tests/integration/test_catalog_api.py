@@ -14,6 +14,7 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from tests.factories import workflow_body
+from tests.faults import trigger_fault
 
 WORKFLOWS = "/api/v1/workflows"
 PROBLEM_BASE = "https://kubernaut.ai/problems"
@@ -255,24 +256,9 @@ async def test_a_database_failure_is_a_generic_500_that_leaks_nothing_and_writes
     client: httpx.AsyncClient, app: Litestar
 ) -> None:
     # A real failure inside PostgreSQL: a trigger that refuses every insert.
-    async with app.state.engine.begin() as connection:
-        await connection.execute(
-            text(
-                "CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'secret-marker: disk on fire'; END $$"
-            )
-        )
-        await connection.execute(
-            text(
-                "CREATE TRIGGER refuse_insert BEFORE INSERT ON workflows FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
-            )
-        )
-    try:
+    body = "RAISE EXCEPTION 'secret-marker: disk on fire';"
+    async with trigger_fault(app.state.engine, "refuse_insert", table="workflows", event="INSERT", body=body):
         response = await client.post(WORKFLOWS, json=workflow_body())
-    finally:
-        async with app.state.engine.begin() as connection:
-            await connection.execute(text("DROP TRIGGER refuse_insert ON workflows"))
-            await connection.execute(text("DROP FUNCTION refuse_insert()"))
 
     body = assert_problem(response, 500, "internal-error")
     assert body["detail"] == GENERIC_500_DETAIL

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app.deadlines import requested_timeout
 from tests.factories import workflow_body
+from tests.faults import trigger_fault
 
 WORKFLOWS = "/api/v1/workflows"
 SLOW_SECONDS = 5
@@ -21,20 +22,9 @@ SLOW_SECONDS = 5
 @pytest.fixture
 async def slow_inserts(app: Litestar) -> AsyncIterator[None]:
     """Every insert into workflows sleeps in PostgreSQL (an injected fault)."""
-    async with app.state.engine.begin() as connection:
-        await connection.execute(text(
-            f"CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN PERFORM pg_sleep({SLOW_SECONDS}); RETURN NEW; END $$"
-        ))  # fmt: skip
-        await connection.execute(text(
-            "CREATE TRIGGER slow_insert BEFORE INSERT ON workflows FOR EACH ROW EXECUTE FUNCTION slow_insert()"
-        ))  # fmt: skip
-    try:
+    body = f"PERFORM pg_sleep({SLOW_SECONDS}); RETURN NEW;"
+    async with trigger_fault(app.state.engine, "slow_insert", table="workflows", event="INSERT", body=body):
         yield
-    finally:
-        async with app.state.engine.begin() as connection:
-            await connection.execute(text("DROP TRIGGER IF EXISTS slow_insert ON workflows"))
-            await connection.execute(text("DROP FUNCTION IF EXISTS slow_insert()"))
 
 
 async def _sleeping_statements(app: Litestar) -> int:

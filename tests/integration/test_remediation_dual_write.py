@@ -23,6 +23,7 @@ from app.remediation.vector_store import PgVectorStore
 from app.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import remediation_body as remediation
+from tests.faults import trigger_fault
 
 REMEDIATIONS = "/api/v1/audit/remediations"
 
@@ -72,22 +73,12 @@ def vector_store_fault(app: Litestar) -> Iterator[Any]:
 
 @pytest.fixture
 async def commit_fails(app: Litestar) -> AsyncIterator[None]:
-    """A deferred constraint trigger: every remediation row fails at COMMIT time (an injected fault)."""
-    async with app.state.engine.begin() as connection:
-        await connection.execute(text(
-            "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'commit refused'; END $$"
-        ))  # fmt: skip
-        await connection.execute(text(
-            "CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON remediation_audits "
-            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
-        ))  # fmt: skip
-    try:
+    """Every remediation row fails at COMMIT time (an injected fault)."""
+    body = "RAISE EXCEPTION 'commit refused';"
+    async with trigger_fault(
+        app.state.engine, "refuse_commit", table="remediation_audits", event="INSERT", body=body, at_commit=True
+    ):
         yield
-    finally:
-        async with app.state.engine.begin() as connection:
-            await connection.execute(text("DROP TRIGGER IF EXISTS refuse_commit ON remediation_audits"))
-            await connection.execute(text("DROP FUNCTION IF EXISTS refuse_commit()"))
 
 
 async def test_both_stores_are_written(client: httpx.AsyncClient, app: Litestar) -> None:
@@ -251,22 +242,12 @@ async def test_a_resync_whose_commit_fails_leaves_no_vector_in_a_separate_store(
 ) -> None:
     await _pending_audits(client, vector_store_fault, 3)
     store = PgVectorStore(separate_vectors, same_database=False)
-    async with app.state.engine.begin() as connection:  # marking rows 'written' fails at COMMIT
-        await connection.execute(text(
-            "CREATE FUNCTION refuse_mark() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'commit refused'; END $$"
-        ))  # fmt: skip
-        await connection.execute(text(
-            "CREATE CONSTRAINT TRIGGER refuse_mark AFTER UPDATE ON remediation_audits "
-            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_mark()"
-        ))  # fmt: skip
-    try:
+    body = "RAISE EXCEPTION 'commit refused';"  # marking rows 'written' fails at COMMIT
+    async with trigger_fault(
+        app.state.engine, "refuse_mark", table="remediation_audits", event="UPDATE", body=body, at_commit=True
+    ):
         with pytest.raises(Exception, match="commit refused"):
             await resync_pending(app.state.engine, store, sentence_encoder)
-    finally:
-        async with app.state.engine.begin() as connection:
-            await connection.execute(text("DROP TRIGGER refuse_mark ON remediation_audits"))
-            await connection.execute(text("DROP FUNCTION refuse_mark()"))
     assert await counts(app.state.engine, vectors=separate_vectors) == (3, 3, 0)
 
     assert await resync_pending(app.state.engine, store, sentence_encoder) == 3

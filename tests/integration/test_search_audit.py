@@ -15,6 +15,7 @@ from sqlalchemy import text
 from app.audit.self_audit import SearchAuditWriter, search_completed_event
 from app.workflows.schemas import SearchFilters, SearchRequest, SearchResponse
 from tests.factories import workflow_body
+from tests.faults import remove_trigger_fault, trigger_fault
 
 FILTERS = {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",
            "environment": "production", "priority": "P0"}  # fmt: skip
@@ -38,25 +39,14 @@ async def _wait_for_events(app: Litestar, count: int, seconds: float = 5.0) -> l
 
 @pytest.fixture
 async def failing_audit_writes(app: Litestar) -> AsyncIterator[None]:
-    """Audit inserts fail (an injected fault) until the fixture's test lets them through."""
-    async with app.state.engine.begin() as connection:
-        await connection.execute(text(
-            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'audit store unavailable'; END $$"
-        ))  # fmt: skip
-        await connection.execute(text(
-            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
-        ))  # fmt: skip
-    try:
+    """Audit inserts fail (an injected fault) until the test lets them through."""
+    body = "RAISE EXCEPTION 'audit store unavailable';"
+    async with trigger_fault(app.state.engine, "refuse_audit", table="audit_events", event="INSERT", body=body):
         yield
-    finally:
-        await _let_audit_writes_through(app)
 
 
 async def _let_audit_writes_through(app: Litestar) -> None:
-    async with app.state.engine.begin() as connection:
-        await connection.execute(text("DROP TRIGGER IF EXISTS refuse_audit ON audit_events"))
-        await connection.execute(text("DROP FUNCTION IF EXISTS refuse_audit()"))
+    await remove_trigger_fault(app.state.engine, "refuse_audit", table="audit_events")
 
 
 async def test_a_search_writes_one_event_naming_what_it_returned(client: httpx.AsyncClient, app: Litestar) -> None:
