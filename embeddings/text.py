@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from embeddings.cache import text_hash
-
 _SCOPE_LABELS = ("severity", "component", "environment", "priority")
 
 
@@ -30,10 +28,6 @@ def workflow_text(name: str, description: str, labels: Mapping[str, str | Sequen
     lines = [name.strip(), description.strip(), f"signal: {_values(labels['signal_type'])}"]
     lines.append("  ".join(f"{label}: {_values(labels[label])}" for label in _SCOPE_LABELS))
     return "\n".join(line for line in lines if line)
-
-
-def workflow_text_hash(name: str, description: str, labels: Mapping[str, str | Sequence[str]]) -> str:
-    return text_hash(workflow_text(name, description, labels))
 
 
 def remediation_text(audit: Mapping[str, object]) -> str:

@@ -279,3 +279,9 @@ async def test_partitions_exist_ahead_and_are_made_on_demand_under_concurrency(a
     async with app.state.engine.begin() as connection:
         assert await connection.scalar(text("SELECT to_regclass('audit_events_y2031m05') IS NOT NULL"))
         await connection.execute(text("DROP TABLE audit_events_y2031m05"))
+
+
+async def test_a_query_matching_nothing_is_an_empty_page(client: httpx.AsyncClient) -> None:
+    assert (await client.post(EVENTS, json=event())).status_code == 201
+    answer = (await client.get(EVENTS, params={"correlation_id": "no-such-correlation"})).json()
+    assert answer == {"data": [], "pagination": {"limit": 50, "offset": 0, "total": 0, "has_more": False}}

@@ -105,3 +105,19 @@ async def test_bad_search_requests_are_400(client: httpx.AsyncClient) -> None:
         response = await client.post(SEARCH, json=body)
         assert response.status_code == 400
         assert field in response.json()["field_errors"], response.json()
+
+
+async def test_without_the_model_similarity_search_is_503_and_listing_still_works(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    await _record_past(client)
+    runtime = app.state.embeddings
+    embedder, runtime.embedder = runtime.embedder, None
+    try:
+        search = await client.post(SEARCH, json={"query": "memory"})
+        listing = await client.get(REMEDIATIONS)
+    finally:
+        runtime.embedder = embedder
+    assert search.status_code == 503
+    assert search.json()["type"].endswith("/service-unavailable")
+    assert listing.json()["pagination"]["total"] == len(PAST)
