@@ -1,10 +1,11 @@
-"""``workflow-search``: serve, migrate and seed, with flags that win over the environment."""
+"""``workflow-search``: serve, migrate, seed, backfill and dlq, with flags that win over the environment."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import math
 import sys
 from collections.abc import Sequence
 
@@ -34,7 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--model", help="model id; must be the configured one (the default model)")
     backfill.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
 
-    for command in (serve, migrate, seed, backfill):
+    dlq = commands.add_parser("dlq", help="see and replay the dead letter queue of audit writes")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    status = dlq_commands.add_parser("status", help="queued records and dead letters per stream")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--show", type=int, default=0, metavar="N", help="also list up to N dead letters per stream")
+    replay = dlq_commands.add_parser("replay", help="store everything queued now, whatever its retry schedule")
+    replay.add_argument("--dead-letter", action="store_true", help="first send the dead letters back to the queue")
+    replay.add_argument("--json", action="store_true", help="print JSON")
+
+    for command in (serve, migrate, seed, backfill, status, replay):
         command.add_argument("--data-dir", help="where the embedded database lives")
     return parser
 
@@ -53,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "migrate":
         return _migrate(settings, args.downgrade)
+    if args.command == "dlq":
+        from app.dlq_command import run_dlq_command  # noqa: PLC0415
+
+        return run_dlq_command(settings, args)
     if args.command == "backfill":
         from app.backfill_command import run_backfill_command  # noqa: PLC0415 - loads the model
 
@@ -64,8 +78,17 @@ def _serve(settings: Settings) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs it
 
     from app.factory import create_app  # noqa: PLC0415
+    from app.server import GracefulServer  # noqa: PLC0415
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+    )
+    GracefulServer(config, app.state.lifecycle, settings.shutdown_propagation_seconds).run()
     return 0
 
 

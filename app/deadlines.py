@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import msgspec
 from litestar.enums import ScopeType
@@ -21,6 +22,15 @@ from app.settings import Settings
 logger = logging.getLogger(__name__)
 
 TIMEOUT_HEADER = b"x-request-timeout"
+
+# When the current request must be done (event loop time); None outside a request.
+_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
+
+
+def time_left() -> float | None:
+    """Seconds until the current request's deadline (None outside a request), never below 0."""
+    deadline = _deadline.get()
+    return None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0.0)
 
 
 def requested_timeout(scope: Scope, default: float) -> float | None:
@@ -69,6 +79,7 @@ def deadline_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
                 started = started or message["type"] == "http.response.start"
                 await send(message)
 
+            token = _deadline.set(asyncio.get_running_loop().time() + seconds)
             try:
                 async with asyncio.timeout(seconds):
                     await app(scope, receive, tracking_send)
@@ -79,6 +90,8 @@ def deadline_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
                         send, scope, 504, "request-timeout", "Request Timeout",
                         f"the request did not complete within its deadline of {seconds:g} s",
                     )  # fmt: skip
+            finally:
+                _deadline.reset(token)
 
         return with_deadline
 

@@ -65,6 +65,14 @@ class ServiceUnavailable(DomainError):
     title = "Service Unavailable"
 
 
+class StorageUnavailable(DomainError):
+    """The database and the dead letter queue both failed: the write was not accepted."""
+
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+    slug = "database-error"
+    title = "Database Error"
+
+
 class Problem(msgspec.Struct, omit_defaults=True):
     type: str
     title: str

@@ -18,9 +18,11 @@ from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
 from app.audit.partitions import PartitionKeeper
 from app.audit.self_audit import SearchAuditWriter
+from app.audit.writer import AuditWriter
 from app.body_checks import check_request_body
 from app.database import create_engine, create_sessionmaker, locate_database, provide_db_session
 from app.deadlines import deadline_middleware
+from app.dlq.runtime import DeadLetterRuntime
 from app.embedding_runtime import EmbeddingRuntime
 from app.errors import exception_handlers
 from app.health import HealthController
@@ -54,14 +56,23 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         upkeep: asyncio.Task[None] | None = None
         stack = AsyncExitStack()
         search_audit: SearchAuditWriter | None = None
+        dead_letters: DeadLetterRuntime | None = None
         try:
             await embeddings.check_dimension(engine)
             partitions = PartitionKeeper(engine)
             await partitions.ensure_ahead()
             upkeep = asyncio.create_task(partitions.keep_ahead(), name="audit-partition-upkeep")
+            dead_letters = await DeadLetterRuntime.open(settings, engine)
+            stack.push_async_callback(dead_letters.close)
+            app.state.dead_letters = dead_letters
             app.state.audit_partitions = partitions
-            app.state.audit_group_commit = GroupCommitter(engine, partitions)
+            app.state.audit_group_commit = GroupCommitter(
+                engine, partitions, commit_timeout=settings.audit_write_timeout_seconds
+            )
             stack.push_async_callback(app.state.audit_group_commit.close)
+            app.state.audit_writer = AuditWriter(
+                engine, partitions, app.state.audit_group_commit, dead_letters.fallback
+            )
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.remediation_vectors = await open_vector_store(settings, engine, stack)
@@ -76,19 +87,23 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
                     name="remediation-vector-resync",
                 )
                 stack.push_async_callback(cancel_and_wait, resync)
-            search_audit = SearchAuditWriter(app.state.sessionmaker, partitions)
+            search_audit = SearchAuditWriter(app.state.audit_writer)
             search_audit.start()
             app.state.search_audit = search_audit
+            dead_letters.start()
             embeddings.start(engine, encoder)
             lifecycle.phase = "serving"
             yield
         finally:
+            # Requests are done (the server let in-flight ones finish); store what is left.
             lifecycle.phase = "shutting_down"
             if upkeep is not None:
                 upkeep.cancel()
             if search_audit is not None:
                 await search_audit.close()
             await embeddings.close()
+            if dead_letters is not None:
+                await dead_letters.stop_and_drain()
             await stack.aclose()
             await engine.dispose()
             await anyio.to_thread.run_sync(location.close)

@@ -6,15 +6,20 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import platformdirs
 
+from app.dlq.queue import DEFAULT_RETRY_DELAYS
 from embeddings.model import DEFAULT_DIMENSION, DEFAULT_MODEL_ID, DEFAULT_MODEL_SHA256
 
 ENV_PREFIX = "WORKFLOW_SEARCH_"
 # Read without the prefix, as every PostgreSQL and Redis tool names them.
 UNPREFIXED = ("DATABASE_URL", "REDIS_URL", "VECTOR_DATABASE_URL")
+
+# Settings whose environment value is a comma-separated list.
+LIST_SETTINGS = frozenset({"dlq_retry_delays_seconds"})
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -51,15 +56,45 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     embedding_batch_wait_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 5.0
     embedding_cache_entries: Annotated[int, msgspec.Meta(ge=0)] = 10_000
     embedding_backfill_on_start: bool = True
+    # How long an audit write may wait for the database before it goes to the dead letter queue.
+    audit_write_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=600)] = 5.0
+    # Dead letter queue: Redis Streams when REDIS_URL is set ("auto"), else SQLite in data_dir.
+    dlq_backend: Literal["auto", "redis", "sqlite"] = "auto"
+    dlq_max_length: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    dlq_write_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
+    # Waits before each replay attempt (comma-separated in the environment); then dead letters.
+    dlq_retry_delays_seconds: Annotated[
+        tuple[Annotated[float, msgspec.Meta(ge=0)], ...], msgspec.Meta(min_length=1)
+    ] = DEFAULT_RETRY_DELAYS
+    dlq_poll_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    dlq_worker: bool = True
+    # Graceful shutdown (SIGTERM): readiness 503 at once; serve on for the propagation delay,
+    # let in-flight requests finish within the grace, then drain the queue within its bound.
+    shutdown_propagation_seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
+    shutdown_grace_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    shutdown_drain_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
 
     @property
     def embedded_pgdata(self) -> Path:
         return Path(self.data_dir).expanduser() / "pgdata"
 
+    @property
+    def dlq_sqlite_path(self) -> Path:
+        return Path(self.data_dir).expanduser() / "dead-letters.sqlite3"
+
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with command-line values applied (flags win over the environment)."""
         given = {name: value for name, value in overrides.items() if value is not None}
         return _convert({**msgspec.structs.asdict(self), **given}, source="command line")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def _convert(values: Mapping[str, Any], source: str) -> Settings:
@@ -87,7 +122,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     for key, raw in env.items():
         if key.startswith(ENV_PREFIX):
             name = key.removeprefix(ENV_PREFIX).lower()
-            if name in known:
+            if name in LIST_SETTINGS:
+                values[name] = [item.strip() for item in raw.split(",")]
+            elif name in known:
                 values[name] = raw
     for key in UNPREFIXED:
         if env.get(key):

@@ -6,7 +6,6 @@ instead; the suite drops and recreates its own database there.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
@@ -22,9 +22,12 @@ from sqlalchemy import text
 
 from app import migrate
 from app.database import asyncpg_url, start_embedded
+from app.dlq.backends import open_dead_letter_queue
+from app.dlq.queue import DeadLetterQueue
 from app.factory import create_app
 from app.settings import Settings
 from embeddings.model import ModelSpec, SentenceEncoder
+from tests.servers import redis_server, running
 
 hypothesis_settings.register_profile(
     "ci",
@@ -63,28 +66,17 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         data_dir=str(tmp_path_factory.mktemp("data")),
         embedding_backfill_on_start=False,
         remediation_resync_interval_seconds=0,  # tests re-sync explicitly; a timed round would race them
+        dlq_retry_delays_seconds=(0.1, 0.2, 0.3),
+        dlq_poll_interval_seconds=0.1,
+        shutdown_drain_seconds=5,
     )
 
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings, sentence_encoder: SentenceEncoder) -> AsyncIterator[Litestar]:
     """The app, with the real model, its lifespan run on the tests' own event loop."""
-    application = create_app(settings, encoder=sentence_encoder)
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def hold_lifespan() -> None:
-        # Entered and exited in this one task: the lifespan's cancel scope requires it.
-        async with application.lifespan():
-            started.set()
-            await stop.wait()
-
-    holder = asyncio.create_task(hold_lifespan())
-    await asyncio.wait([holder, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
-    if holder.done():
-        holder.result()  # start-up failed: raise its error here
-    yield application
-    stop.set()
-    await holder
+    async with running(create_app(settings, encoder=sentence_encoder)) as application:
+        yield application
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +107,37 @@ async def client(app: Litestar, app_client: httpx.AsyncClient) -> AsyncIterator[
 def sentence_encoder() -> SentenceEncoder:
     """The real packaged all-MiniLM-L6-v2, loaded once for the whole session."""
     return SentenceEncoder.load(ModelSpec())
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real redis-server for the session; tests that use it flush it first."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def dlq_backend(request: pytest.FixtureRequest) -> str:
+    """Run the test once per dead letter queue backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def dlq_settings(dlq_backend: str, request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Settings:
+    """Settings for a fresh, empty queue of ``dlq_backend`` with a schedule of tenths of a second."""
+    if dlq_backend == "redis":
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushall()
+        return settings.with_overrides(
+            dlq_backend="redis", redis_url=url, dlq_retry_delays_seconds=(0.1, 0.2, 0.3), dlq_max_length=20
+        )
+    return settings.with_overrides(
+        dlq_backend="sqlite", data_dir=str(tmp_path), dlq_retry_delays_seconds=(0.1, 0.2, 0.3), dlq_max_length=20
+    )
+
+
+@pytest.fixture
+async def dead_letter_queue(dlq_settings: Settings) -> AsyncIterator[DeadLetterQueue]:
+    queue = await open_dead_letter_queue(dlq_settings)
+    yield queue
+    await queue.close()

@@ -6,10 +6,12 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.repository import AuditQuery, AuditRepository
@@ -29,8 +31,11 @@ DETAIL_KEY = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 Text = Annotated[str | None, QueryParameter(max_length=255)]
 
 
+STATUS_CODES = {"stored": HTTP_201_CREATED, "queued": HTTP_202_ACCEPTED}
+
+
 def provide_audit_service(db_session: NamedDependency[AsyncSession], state: State) -> AuditService:
-    return AuditService(AuditRepository(db_session), state.audit_partitions, state.audit_group_commit)
+    return AuditService(AuditRepository(db_session), state.audit_writer)
 
 
 def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
@@ -64,17 +69,30 @@ class AuditEventController(Controller):
     tags = ["Audit Write API"]  # noqa: RUF012 - Litestar reads it as a class attribute
     dependencies = {"service": Provide(provide_audit_service, sync_to_thread=False)}  # noqa: RUF012
 
-    @post(operation_id="createAuditEvent", summary="Create unified audit event")
+    @post(
+        operation_id="createAuditEvent",
+        summary="Create unified audit event",
+        description="201 when stored; 202 when the database failed and the event is safely queued.",
+        responses={202: ResponseSpec(AuditEventResponse, description="Database write failed, queued to the DLQ")},
+    )
     async def create(
         self, data: JSONBody[AuditEventRequest], service: NamedDependency[AuditService]
-    ) -> AuditEventResponse:
-        return await service.record(data)
+    ) -> Response[AuditEventResponse]:
+        body, status = await service.record(data)
+        return Response(body, status_code=STATUS_CODES[status])
 
-    @post("/batch", operation_id="createAuditEventsBatch", summary="Create audit events batch")
+    @post(
+        "/batch",
+        operation_id="createAuditEventsBatch",
+        summary="Create audit events batch",
+        description="201 when stored in one transaction; 202 when the whole batch is queued.",
+        responses={202: ResponseSpec(BatchAuditEventResponse, description="Database write failed, queued to the DLQ")},
+    )
     async def create_batch(
         self, data: JSONBody[AuditEventBatch], service: NamedDependency[AuditService]
-    ) -> BatchAuditEventResponse:
-        return await service.record_batch(data)
+    ) -> Response[BatchAuditEventResponse]:
+        body, status = await service.record_batch(data)
+        return Response(body, status_code=STATUS_CODES[status])
 
     @get(operation_id="queryAuditEvents", summary="Query audit events")
     async def query(

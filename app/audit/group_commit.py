@@ -2,7 +2,8 @@
 
 Each caller's ``write`` returns only after the transaction holding its row has committed, so a
 201 always means durably stored, while a burst of N writers costs one commit instead of N. A
-failing group is retried row by row, so one bad row fails only its own caller. A caller that is
+group that fails on its data is retried row by row, so one bad row fails only its own caller; an
+outage fails the whole group at once (each caller then falls back to the dead letter queue). A caller that is
 cancelled before its group starts is left out; once its group is committing, the row is stored
 (as with any request whose deadline passes after its commit).
 """
@@ -18,15 +19,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import audit_events
+from app.dlq.fallback import is_outage
 
 Pending = tuple[dict[str, Any], asyncio.Future[None]]
 
 
 class GroupCommitter:
     def __init__(
-        self, engine: AsyncEngine, partitions: PartitionKeeper, *, max_group: int = 256, max_wait: float = 0.002
+        self,
+        engine: AsyncEngine,
+        partitions: PartitionKeeper,
+        *,
+        commit_timeout: float,
+        max_group: int = 256,
+        max_wait: float = 0.002,
     ) -> None:
         self.engine = engine
+        self.commit_timeout = commit_timeout  # a stuck group must not hold up the groups behind it
         self.partitions = partitions
         self.max_group = max_group
         self.max_wait = max_wait
@@ -57,11 +66,12 @@ class GroupCommitter:
 
     async def _commit(self, group: Sequence[Pending]) -> None:
         try:
-            await self.partitions.ensure(row["event_date"] for row, _ in group)
-            async with self.engine.begin() as transaction:
-                await transaction.execute(insert(audit_events), [row for row, _ in group])
+            async with asyncio.timeout(self.commit_timeout):
+                await self.partitions.ensure(row["event_date"] for row, _ in group)
+                async with self.engine.begin() as transaction:
+                    await transaction.execute(insert(audit_events), [row for row, _ in group])
         except Exception as error:  # noqa: BLE001 - whatever failed, each caller learns its own outcome
-            if len(group) == 1:
+            if len(group) == 1 or is_outage(error):  # an outage fails every row alike
                 _settle(group, error)
                 return
             for pending in group:  # isolate the failure: each row alone

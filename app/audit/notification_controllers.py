@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from litestar import Controller, post
+from litestar import Controller, Response, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_201_CREATED
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from app.audit.notifications import (
-    NotificationAudit,
-    NotificationAuditRepository,
-    NotificationAuditResponse,
-    NotificationAuditService,
-)
+from app.audit.notification_service import NotificationAuditService
+from app.audit.notifications import NotificationAudit, NotificationAuditAccepted, NotificationAuditResponse
 
 
-def provide_notification_audit_service(db_session: NamedDependency[AsyncSession]) -> NotificationAuditService:
-    return NotificationAuditService(NotificationAuditRepository(db_session))
+def provide_notification_audit_service(state: State) -> NotificationAuditService:
+    return NotificationAuditService(state.audit_writer)
 
 
 class NotificationAuditController(Controller):
@@ -28,9 +25,15 @@ class NotificationAuditController(Controller):
     @post(
         operation_id="createNotificationAudit",
         summary="Create notification audit record",
+        description="201 when stored; 202 when the database failed and the record is safely queued.",
         status_code=HTTP_201_CREATED,
+        responses={
+            202: ResponseSpec(NotificationAuditAccepted, description="Database write failed, queued to the DLQ")
+        },
     )
     async def create(
         self, data: JSONBody[NotificationAudit], service: NamedDependency[NotificationAuditService]
-    ) -> NotificationAuditResponse:
-        return await service.record(data)
+    ) -> Response[NotificationAuditResponse | NotificationAuditAccepted]:
+        result = await service.record(data)
+        status = HTTP_202_ACCEPTED if isinstance(result, NotificationAuditAccepted) else HTTP_201_CREATED
+        return Response(result, status_code=status)

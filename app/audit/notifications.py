@@ -1,4 +1,4 @@
-"""Notification delivery audit (reference ``NotificationAudit``): wire types, SQL and rules."""
+"""Notification delivery audit (reference ``NotificationAudit``): wire types and SQL."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.errors import Conflict
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 NotificationChannel = Literal["email", "slack", "pagerduty", "webhook"]
 NotificationStatus = Literal["sent", "failed", "pending"]
-UNIQUE_VIOLATION = "23505"
 
 
 # Required reference strings: present, not empty, at most so many characters.
@@ -45,6 +41,14 @@ class NotificationAuditResponse(NotificationAudit, kw_only=True):
     updated_at: datetime
 
 
+class NotificationAuditAccepted(msgspec.Struct, kw_only=True):
+    """The reference's 202 body (DLQ fallback), plus the record's ``notification_id``."""
+
+    status: Literal["accepted"] = "accepted"
+    message: str = "audit record queued for processing"
+    notification_id: str
+
+
 metadata = MetaData()
 
 # Mirrors migrations/versions/0004 (the migration is the source of truth for DDL).
@@ -70,7 +74,7 @@ notification_audit = Table(
 class NotificationAuditRepository:
     """Queries only: no rules, no commits."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self.session = session
 
     async def insert(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,27 +84,17 @@ class NotificationAuditRepository:
         )
         return {str(key): value for key, value in result.mappings().one().items()}
 
+    async def insert_once(self, values: Mapping[str, Any]) -> bool:
+        """Insert unless the ``notification_id`` is already stored; whether it inserted."""
+        statement = (
+            insert(notification_audit).values(**values).on_conflict_do_nothing(index_elements=["notification_id"])
+        )
+        result = await self.session.execute(statement.returning(notification_audit.c.id))
+        return result.first() is not None
 
-def is_unique_violation(error: IntegrityError) -> bool:
-    return getattr(error.orig, "sqlstate", None) == UNIQUE_VIOLATION
-
-
-class NotificationAuditService:
-    def __init__(self, repository: NotificationAuditRepository) -> None:
-        self.repository = repository
-
-    async def record(self, data: NotificationAudit) -> NotificationAuditResponse:
-        """Store one delivery attempt; a ``notification_id`` already stored is a conflict.
-
-        No look-up first: the unique constraint decides, so two concurrent writers of one
-        ``notification_id`` cannot both succeed (the second waits for the first to commit).
-        """
-        try:
-            row = await self.repository.insert(msgspec.structs.asdict(data))
-        except IntegrityError as error:
-            if not is_unique_violation(error):
-                raise
-            raise Conflict(
-                f"notification_audit already exists with notification_id {data.notification_id!r}"
-            ) from error
-        return msgspec.convert(row, NotificationAuditResponse)
+    async def by_notification_id(self, notification_id: str) -> dict[str, Any] | None:
+        result = await self.session.execute(
+            select(notification_audit).where(notification_audit.c.notification_id == notification_id)
+        )
+        row = result.mappings().first()
+        return None if row is None else {str(key): value for key, value in row.items()}

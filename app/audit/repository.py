@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import BigInteger, Column, Date, DateTime, MetaData, String, Table, func, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID  # noqa: N811 - the dialect's own name
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 metadata = MetaData()
 
@@ -54,13 +54,18 @@ class AuditQuery:
 
 
 class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self.session = session
 
     async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """One statement for the whole list (multi-row VALUES), in the caller's transaction."""
         if rows:
             await self.session.execute(insert(audit_events), list(rows))
+
+    async def insert_once(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Like ``insert_many``, skipping events already stored (a replay of a write that did commit)."""
+        if rows:
+            await self.session.execute(insert(audit_events).on_conflict_do_nothing(), list(rows))
 
     async def existing_ids(self, event_ids: Sequence[UUID]) -> set[UUID]:
         if not event_ids:

@@ -66,6 +66,3 @@ class Pagination(msgspec.Struct):
 class AuditEventsPage(msgspec.Struct):
     data: list[AuditEvent]
     pagination: Pagination
-
-
-WriteStatus = Literal["stored", "queued"]

@@ -1,8 +1,9 @@
 """Every workflow search leaves a ``workflow.catalog.search_completed`` audit event.
 
 Recording never delays the search: events go to an in-process buffer, and a background
-writer stores them in batches through the same path as any audit event. A failed write keeps
-the events and retries with backoff; shutdown flushes what is left within a bounded time.
+writer stores them in batches through the same path as any audit event, the dead letter queue
+included. A batch neither store took stays buffered and is retried with backoff; shutdown
+flushes what is left within a bounded time.
 Nothing is dropped silently: if the buffer ever overflows, the loss is logged with its count.
 """
 
@@ -13,21 +14,20 @@ import logging
 import uuid
 from collections import deque
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.audit.partitions import PartitionKeeper
-from app.audit.repository import AuditRepository
 from app.audit.schemas import AuditEventRequest
-from app.audit.service import AuditService
+from app.audit.service import stored_row
+from app.audit.writer import AuditWriter
 from app.workflows.schemas import SearchRequest, SearchResponse
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 200
 FLUSH_INTERVAL_SECONDS = 0.2
-WRITE_TIMEOUT_SECONDS = 5.0
+CLOSE_GRACE_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 30.0
 MAX_BUFFERED = 100_000
 
@@ -63,10 +63,10 @@ def search_completed_event(request: SearchRequest, response: SearchResponse, dur
 
 
 class SearchAuditWriter:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], partitions: PartitionKeeper) -> None:
-        self.sessionmaker = sessionmaker
-        self.partitions = partitions
-        self._buffer: deque[AuditEventRequest] = deque()
+    def __init__(self, writer: AuditWriter) -> None:
+        self.writer = writer
+        # Rows, not requests: an event keeps its id through retries, so a retry cannot duplicate it.
+        self._buffer: deque[dict[str, Any]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flushing = asyncio.Lock()  # one flush at a time: a caller's flush waits for one in flight
@@ -80,13 +80,13 @@ class SearchAuditWriter:
             self.overflowed += 1
             logger.error("search audit buffer full: %d events lost so far", self.overflowed)
             return
-        self._buffer.append(event)
+        self._buffer.append(stored_row(event, uuid.uuid4()))
         if len(self._buffer) >= MAX_BATCH:
             self._wakeup.set()
 
     @property
     def pending(self) -> int:
-        """Events not yet stored: buffered, or in a write that has not committed."""
+        """Events not yet stored or queued: buffered, or in a write that has not finished."""
         return len(self._buffer) + self._in_flight
 
     def start(self) -> None:
@@ -110,25 +110,22 @@ class SearchAuditWriter:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     async def flush(self) -> None:
-        """Write everything buffered now, batch by batch; a failed batch goes back to the front."""
+        """Store (or, with the database down, queue) everything buffered now, batch by batch;
+        a batch that neither store took goes back to the front."""
         async with self._flushing:
-            await self._flush_unlocked()
+            while self._buffer:
+                batch = [self._buffer.popleft() for _ in range(min(MAX_BATCH, len(self._buffer)))]
+                self._in_flight = len(batch)
+                try:
+                    await self.writer.store_events(batch, single=False)
+                except BaseException:
+                    self._buffer.extendleft(reversed(batch))
+                    raise
+                finally:
+                    self._in_flight = 0
+                self.written += len(batch)
 
-    async def _flush_unlocked(self) -> None:
-        while self._buffer:
-            batch = [self._buffer.popleft() for _ in range(min(MAX_BATCH, len(self._buffer)))]
-            self._in_flight = len(batch)
-            try:
-                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS), self.sessionmaker() as session, session.begin():
-                    await AuditService(AuditRepository(session), self.partitions).record_batch(batch)
-            except BaseException:
-                self._buffer.extendleft(reversed(batch))
-                raise
-            finally:
-                self._in_flight = 0
-            self.written += len(batch)
-
-    async def close(self, grace_seconds: float = WRITE_TIMEOUT_SECONDS) -> None:
+    async def close(self, grace_seconds: float = CLOSE_GRACE_SECONDS) -> None:
         """Stop the writer and flush what is left, within ``grace_seconds``."""
         if self._task is not None:
             self._task.cancel()
@@ -136,5 +133,5 @@ class SearchAuditWriter:
         try:
             async with asyncio.timeout(grace_seconds):
                 await self.flush()
-        except Exception:  # reported with the count (the dead letter queue will keep them)
+        except Exception:  # neither the database nor the queue took them: say how many
             logger.exception("shutdown left %d search audit events unwritten", self.pending)

@@ -9,8 +9,6 @@ from typing import Any
 
 import msgspec
 
-from app.audit.group_commit import GroupCommitter
-from app.audit.partitions import PartitionKeeper
 from app.audit.repository import AuditQuery, AuditRepository
 from app.audit.schemas import (
     AuditEvent,
@@ -20,6 +18,8 @@ from app.audit.schemas import (
     BatchAuditEventResponse,
     Pagination,
 )
+from app.audit.writer import AuditWriter
+from app.dlq.fallback import WriteStatus
 from app.errors import ValidationFailed
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -53,7 +53,8 @@ def event_errors(event: AuditEventRequest, now: datetime, prefix: str = "") -> d
     return errors
 
 
-def _row(event: AuditEventRequest, event_id: uuid.UUID) -> dict[str, Any]:
+def stored_row(event: AuditEventRequest, event_id: uuid.UUID) -> dict[str, Any]:
+    """The event as stored: its id, its timestamp in UTC, and the date that picks its partition."""
     row = msgspec.structs.asdict(event)
     timestamp = event.event_timestamp.astimezone(UTC)
     row.update(event_id=event_id, event_timestamp=timestamp, event_date=timestamp.date())
@@ -64,47 +65,43 @@ class AuditService:
     def __init__(
         self,
         repository: AuditRepository,
-        partitions: PartitionKeeper,
-        group_commit: GroupCommitter | None = None,
+        writer: AuditWriter,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.repository = repository
-        self.partitions = partitions
-        self.group_commit = group_commit
+        self.writer = writer
         self.clock = clock
 
-    async def record(self, event: AuditEventRequest) -> AuditEventResponse:
-        (event_id,) = await self._store([event], single=True)
-        return AuditEventResponse(
-            event_id=event_id, event_timestamp=event.event_timestamp, message="audit event stored"
-        )
+    async def record(self, event: AuditEventRequest) -> tuple[AuditEventResponse, WriteStatus]:
+        (event_id,), status = await self._store([event], single=True)
+        message = "audit event stored" if status == "stored" else "audit event queued for storage"
+        return AuditEventResponse(event_id=event_id, event_timestamp=event.event_timestamp, message=message), status
 
-    async def record_batch(self, events: Sequence[AuditEventRequest]) -> BatchAuditEventResponse:
-        """All or nothing: every item is checked before any is written, in one transaction."""
-        event_ids = await self._store(events, single=False)
-        return BatchAuditEventResponse(event_ids=event_ids, message=f"{len(event_ids)} audit events stored")
+    async def record_batch(self, events: Sequence[AuditEventRequest]) -> tuple[BatchAuditEventResponse, WriteStatus]:
+        """All or nothing: every item is checked before any is written, in one transaction
+        (or, when the database is unavailable, one queued record)."""
+        event_ids, status = await self._store(events, single=False)
+        verb = "stored" if status == "stored" else "queued for storage"
+        return BatchAuditEventResponse(event_ids=event_ids, message=f"{len(event_ids)} audit events {verb}"), status
 
-    async def _store(self, events: Sequence[AuditEventRequest], *, single: bool) -> list[uuid.UUID]:
+    async def _store(self, events: Sequence[AuditEventRequest], *, single: bool) -> tuple[list[uuid.UUID], WriteStatus]:
         now = self.clock()
         errors: dict[str, str] = {}
         for index, event in enumerate(events):
             errors.update(event_errors(event, now, "" if single else f"[{index}]."))
         parents = {e.parent_event_id for e in events if e.parent_event_id is not None}
-        if parents:
-            unknown = parents - await self.repository.existing_ids(sorted(parents))
+        if parents and not errors:
+            stored = await self.writer.stored_ids(sorted(parents))
+            # None: the database is down; the events are accepted with their parents unchecked.
+            unknown = set() if stored is None else parents - stored
             for index, event in enumerate(events):
                 if event.parent_event_id in unknown:
                     errors["parent_event_id" if single else f"[{index}].parent_event_id"] = "names no stored event"
         if errors:
             raise ValidationFailed(errors)
-        rows = [_row(event, uuid.uuid4()) for event in events]
-        if single and self.group_commit is not None:
-            # shares a transaction with concurrent single writes; returns once that has committed
-            await self.group_commit.write(rows[0])
-        else:
-            await self.partitions.ensure(row["event_date"] for row in rows)
-            await self.repository.insert_many(rows)
-        return [row["event_id"] for row in rows]
+        rows = [stored_row(event, uuid.uuid4()) for event in events]
+        status = await self.writer.store_events(rows, single=single)
+        return [row["event_id"] for row in rows], status
 
     async def page(self, query: AuditQuery) -> AuditEventsPage:
         rows, total = await self.repository.page(query)

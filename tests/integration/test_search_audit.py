@@ -87,7 +87,7 @@ async def test_events_survive_a_failing_audit_store_and_are_written_once_it_reco
 
 
 async def test_closing_the_writer_flushes_what_is_buffered(client: httpx.AsyncClient, app: Litestar) -> None:
-    writer = SearchAuditWriter(app.state.sessionmaker, app.state.audit_partitions)  # never started
+    writer = SearchAuditWriter(app.state.audit_writer)  # never started
     request = SearchRequest(filters=SearchFilters(**FILTERS))
     for _ in range(5):
         writer.record(search_completed_event(request, SearchResponse([], 0, request.filters), 1))

@@ -1,0 +1,1 @@
+"""The dead letter queue: accepted audit writes wait here while the database cannot take them."""

@@ -1,0 +1,101 @@
+"""Write to the database, or, when it cannot take the write, to the dead letter queue.
+
+Only an outage falls back: the database unreachable, too slow, or out of connections. A
+write the database refuses on its merits (a conflict, bad data) fails as it would anyway, and
+a cancelled request is never queued behind its client's back. The queue write has a deadline
+of its own, cut from what the request has left, never from a deadline that has already passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import asyncpg  # type: ignore[import-untyped]
+import sqlalchemy.exc
+
+from app.deadlines import time_left
+from app.dlq.alerts import observe_depth
+from app.dlq.queue import DeadLetterQueue, QueueError, Stream
+from app.errors import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+WriteStatus = Literal["stored", "queued"]
+
+# SQLSTATE classes and codes that say "not now" rather than "not this": connection exceptions,
+# insufficient resources, operator intervention (shutdown, cannot connect now, cancelled).
+OUTAGE_STATE_PREFIXES = ("08", "53", "57", "58")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` means the database could not take a write now (so it may later)."""
+    if isinstance(error, TimeoutError | OSError | sqlalchemy.exc.TimeoutError):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        if error.connection_invalidated or isinstance(error, sqlalchemy.exc.InterfaceError):
+            return True
+        state = getattr(error.orig, "sqlstate", None) or ""
+        if state.startswith(OUTAGE_STATE_PREFIXES):
+            return True
+        cause = error.orig.__cause__ if error.orig is not None else None
+        return cause is not None and cause is not error and is_outage(cause)
+    if isinstance(error, asyncpg.exceptions.InterfaceError):  # closed or lost connection
+        return True
+    state = getattr(error, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(OUTAGE_STATE_PREFIXES)
+
+
+class Fallback:
+    def __init__(self, queue: DeadLetterQueue, *, write_timeout: float, queue_timeout: float) -> None:
+        self.queue = queue
+        self.write_timeout = write_timeout
+        self.queue_timeout = queue_timeout
+
+    def database_budget(self) -> float:
+        """Seconds a database step may take: half of what the request has left, so the queue
+        keeps its share, and never more than the write timeout."""
+        remaining = time_left()
+        return self.write_timeout if remaining is None else min(self.write_timeout, remaining / 2)
+
+    async def write(
+        self, stream: Stream, attempt: Callable[[], Awaitable[object]], payload: Callable[[], bytes]
+    ) -> WriteStatus:
+        """``attempt`` the database write; on an outage queue ``payload()`` instead.
+
+        Raises StorageUnavailable when both failed: nothing was accepted.
+        """
+        try:
+            async with asyncio.timeout(self.database_budget()):
+                await attempt()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            database_error: Exception = error
+        else:
+            return "stored"
+        remaining = time_left()
+        queue_budget = self.queue_timeout if remaining is None else max(min(self.queue_timeout, remaining), 0.05)
+        try:
+            async with asyncio.timeout(queue_budget):
+                depth = await self.queue.enqueue(stream, payload())
+        except (QueueError, TimeoutError) as queue_error:
+            logger.error(  # noqa: TRY400 - both errors are named; a traceback would add nothing
+                "database write failed (%s) and the dead letter queue refused it (%s)",
+                _describe(database_error), _describe(queue_error),
+            )  # fmt: skip
+            raise StorageUnavailable(
+                f"the database and the dead letter queue both failed; nothing was stored: {_describe(queue_error)}"
+            ) from queue_error
+        logger.warning(
+            "database write failed (%s); queued to the %s dead letter queue", _describe(database_error), stream
+        )
+        observe_depth(stream, depth, self.queue.max_length)
+        return "queued"
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__

@@ -1,0 +1,40 @@
+"""Uvicorn with a graceful shutdown that load balancers can follow (the seeds' DD-007/DD-008).
+
+On SIGTERM readiness turns 503 at once while requests are still served for the propagation
+delay, so endpoints drop the replica before its listener closes. Then uvicorn's own shutdown:
+the listener closes, in-flight requests get the grace period to finish, and the lifespan's
+shutdown flushes the self-audit buffer, drains the dead letter queue and closes connections.
+A second signal skips what is left of the delay.
+"""
+
+from __future__ import annotations
+
+import time
+from types import FrameType
+
+import uvicorn
+
+from app.lifecycle import Lifecycle
+
+
+class GracefulServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle, propagation_delay: float) -> None:
+        super().__init__(config)
+        self.lifecycle = lifecycle
+        self.propagation_delay = propagation_delay
+        self._exit_at: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._exit_at is None and not self.should_exit and self.propagation_delay > 0:
+            # A signal handler: set state only; the server's tick (every 0.1 s) acts on it.
+            self._captured_signals.append(sig)
+            self.lifecycle.phase = "shutting_down"
+            self._exit_at = time.monotonic() + self.propagation_delay
+            return
+        self.lifecycle.phase = "shutting_down"
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._exit_at is not None and not self.should_exit and time.monotonic() >= self._exit_at:
+            self.should_exit = True
+        return await super().on_tick(counter)
