@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: setup run test lint typecheck unit
+.PHONY: setup run test lint typecheck unit redis-server
 
 setup: $(STAMP)
 
@@ -29,5 +29,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck redis-server
 	$(BIN)/pytest
+
+# The tests start their own redis-server processes; install the binary once if it is missing.
+redis-server:
+	@command -v redis-server >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }

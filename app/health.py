@@ -9,6 +9,7 @@ from litestar import Controller, Response, get
 from litestar.datastructures import State
 from sqlalchemy import text
 
+from app.dlq.runtime import DeadLetterRuntime
 from app.embedding_runtime import EmbeddingRuntime
 from app.lifecycle import Lifecycle
 
@@ -28,8 +29,23 @@ class ReadinessStatus(msgspec.Struct, omit_defaults=True):
     model: str
     model_loaded: bool
     dimension: int
+    dead_letter_queue: str = "unknown"  # "connected" or "unreachable": degraded, still ready
     failed: list[str] = msgspec.field(default_factory=list)
     model_error: str | None = None
+
+
+async def dead_letter_queue_status(state: State) -> str:
+    """Whether the dead letter queue answers. Its loss degrades the service but does not make it
+    unready: writes still go to the database; only the fallback is missing."""
+    runtime: DeadLetterRuntime | None = getattr(state, "dead_letters", None)
+    if runtime is None:
+        return "unknown"
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            await runtime.queue.ping()
+    except Exception:  # noqa: BLE001 - any failure means unreachable
+        return "unreachable"
+    return "connected"
 
 
 async def database_reachable(state: State) -> str | None:
@@ -72,6 +88,7 @@ class HealthController(Controller):
             dimension=embeddings.dimension,
             failed=failed,
             model_error=embeddings.error,
+            dead_letter_queue=await dead_letter_queue_status(state),
         )
         return Response(body, status_code=503 if failed else 200)
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 import httpx
 from litestar import Litestar
 
+from app.factory import create_app
+from app.settings import Settings
+from embeddings.model import SentenceEncoder
+from tests.factories import audit_event_body
+from tests.servers import free_port, running
+
 
 async def test_health_reports_the_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
@@ -56,3 +62,22 @@ async def test_openapi_document_and_ui_are_served(client: httpx.AsyncClient) -> 
     assert "/api/v1/workflows" in document.json()["paths"]
     assert ui.status_code == 200
     assert ui.headers["content-type"].startswith("text/html")
+
+
+async def test_ready_reports_the_dead_letter_queue(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/ready")).json()["dead_letter_queue"] == "connected"
+
+
+async def test_an_unreachable_redis_degrades_but_does_not_stop_writes(
+    client: httpx.AsyncClient, settings: Settings, sentence_encoder: SentenceEncoder
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    degraded = settings.with_overrides(redis_url=nowhere, dlq_write_timeout_seconds=0.5)
+    async with running(create_app(degraded, encoder=sentence_encoder)) as application:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            ready = await http.get("/health/ready")
+            written = await http.post("/api/v1/audit/events", json=audit_event_body())
+    assert ready.status_code == 200
+    assert ready.json()["dead_letter_queue"] == "unreachable"
+    assert written.status_code == 201
