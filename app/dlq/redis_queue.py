@@ -1,9 +1,10 @@
 """The dead letter queue in Redis Streams, shared by every replica through one consumer group.
 
 Streams ``audit:dlq:events`` and ``audit:dlq:notifications`` hold queued records; their dead
-letters go to ``<stream>:dead``. The pending entries list does the bookkeeping: a record's
-delivery count is its attempts plus one (the first delivery only takes custody), and its idle
-time is the time since its last attempt started, so a record is due when its idle time reaches
+letters go to ``<stream>:dead``. A record's first attempt is its first delivery, read from the
+group once the first delay has passed since it was queued (its id says when). From then on the
+pending entries list does the bookkeeping: the delivery count is the attempts made, the idle time
+is the time since the last attempt started, so a record is due again when its idle time reaches
 the schedule's next delay, whoever holds it, a crashed replica included. ``XCLAIM`` with that
 idle time as its minimum makes two replicas' claims of one record exclusive.
 """
@@ -104,35 +105,65 @@ class RedisDeadLetterQueue:
     async def claim_due(
         self, stream: Stream, consumer: str, limit: int, *, ignore_schedule: bool = False
     ) -> Sequence[QueuedRecord]:
-        key = stream_key(stream)
         try:
-            # New records join the pending list; their first delay starts now.
             try:
-                await self.client.xreadgroup(GROUP, consumer, {key: ">"}, count=PENDING_SCAN)
+                retries = await self._claim_retries(stream, consumer, limit, ignore_schedule=ignore_schedule)
+                firsts = await self._read_new(stream, consumer, limit - len(retries), ignore_schedule=ignore_schedule)
             except ResponseError as error:
                 if "NOGROUP" not in str(error):
                     raise
                 await self._create_group(stream)  # the stream was removed (FLUSHALL, or by hand)
-                await self.client.xreadgroup(GROUP, consumer, {key: ">"}, count=PENDING_SCAN)
-            pending: list[Any] = await self.client.xpending_range(
-                key, GROUP, min="-", max="+", count=PENDING_SCAN,
-                idle=None if ignore_schedule else int(min(self.schedule.delays) * 1000),
-            )  # fmt: skip
-            claimed: list[QueuedRecord] = []
-            for entry in pending:
-                if len(claimed) >= limit:
-                    break
-                attempts = int(entry["times_delivered"]) - 1
-                wait_ms = 0 if ignore_schedule else int(self.schedule.wait_before(attempts) * 1000)
-                if int(entry["time_since_delivered"]) < wait_ms:
-                    continue
-                record_id = _text(entry["message_id"])
-                taken: list[Any] = await self.client.xclaim(key, GROUP, consumer, wait_ms, [record_id])
-                for claimed_id, fields in taken:
-                    claimed.append(self._record(stream, _text(claimed_id), fields, attempts))
+                return []
         except RedisError as error:
             raise QueueError(f"redis: {error}") from error
+        return [*retries, *firsts]
+
+    async def _claim_retries(
+        self, stream: Stream, consumer: str, limit: int, *, ignore_schedule: bool
+    ) -> list[QueuedRecord]:
+        """Pending records (each delivery was an attempt) whose next delay has passed since their
+        last attempt started; ``XCLAIM``'s minimum idle time makes the claim exclusive."""
+        key = stream_key(stream)
+        pending: list[Any] = await self.client.xpending_range(
+            key, GROUP, min="-", max="+", count=PENDING_SCAN,
+            idle=None if ignore_schedule else int(min(self.schedule.delays) * 1000),
+        )  # fmt: skip
+        claimed: list[QueuedRecord] = []
+        for entry in pending:
+            if len(claimed) >= limit:
+                break
+            attempts = int(entry["times_delivered"])
+            wait_ms = 0 if ignore_schedule else int(self.schedule.wait_before(attempts) * 1000)
+            if int(entry["time_since_delivered"]) < wait_ms:
+                continue
+            taken: list[Any] = await self.client.xclaim(key, GROUP, consumer, wait_ms, [_text(entry["message_id"])])
+            claimed += [self._record(stream, _text(record_id), fields, attempts) for record_id, fields in taken]
         return claimed
+
+    async def _read_new(
+        self, stream: Stream, consumer: str, limit: int, *, ignore_schedule: bool
+    ) -> list[QueuedRecord]:
+        """First attempts: records never delivered, queued at least the first delay ago.
+        ``XREADGROUP`` hands each new record to exactly one consumer."""
+        if limit <= 0:
+            return []
+        key = stream_key(stream)
+        count = limit
+        if not ignore_schedule:
+            groups: list[Any] = await self.client.xinfo_groups(key)
+            last = next((_text(g["last-delivered-id"]) for g in groups if _text(g["name"]) == GROUP), "0-0")
+            seconds, micros = await self.client.time()  # the clock that stamped the record ids
+            cutoff_ms = seconds * 1000 + micros // 1000 - int(self.schedule.wait_before(0) * 1000)
+            if cutoff_ms <= 0:
+                return []
+            due: Any = await self.client.xrange(key, min=f"({last}", max=str(cutoff_ms), count=limit)
+            count = len(due)
+        if count == 0:
+            return []
+        read: Any = await self.client.xreadgroup(GROUP, consumer, {key: ">"}, count=count)
+        return [
+            self._record(stream, _text(record_id), fields, 0) for _, entries in read for record_id, fields in entries
+        ]
 
     @staticmethod
     def _record(stream: Stream, record_id: str, fields: dict[Any, Any], attempts: int) -> QueuedRecord:

@@ -55,11 +55,15 @@ class DeadLetterRuntime:
         if self.settings.dlq_worker:
             self._task = asyncio.create_task(self.worker.run(), name="dead-letter-replay")
 
-    async def stop_and_drain(self) -> None:
-        """Stop the worker, then try once, within the drain bound, to store everything queued."""
+    async def stop_worker(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def stop_and_drain(self) -> None:
+        """Stop the worker, then try once, within the drain bound, to store everything queued."""
+        await self.stop_worker()
         seconds = self.settings.shutdown_drain_seconds
         if seconds <= 0:
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from app.dlq.alerts import observe_depth
@@ -32,6 +32,14 @@ class ReplayReport:
 
     def count(self, outcome: Outcome) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+def raise_if_cancelled() -> None:
+    """Honour a cancellation that a client library turned into its own error, or swallowed
+    (redis-py's asyncio client does, when cancelled mid-command), so a stop or a deadline holds."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class ReplayWorker:
@@ -60,12 +68,15 @@ class ReplayWorker:
                 if report.replayed or report.buried:
                     logger.info("dead letter queue: %s", report)
             except Exception:
+                raise_if_cancelled()
                 logger.exception("dead letter queue replay round failed")
+            raise_if_cancelled()
             await asyncio.sleep(self.poll_interval)
 
     async def replay_due(self, *, drain: bool = False) -> ReplayReport:
         report = ReplayReport()
         for stream in STREAMS:
+            raise_if_cancelled()
             await self._replay_stream(stream, report, drain=drain)
             observe_depth(stream, await self.queue.depth(stream), self.queue.max_length)
             DLQ_DEAD_LETTERS.labels(stream).set(await self.queue.dead_depth(stream))
@@ -75,6 +86,7 @@ class ReplayWorker:
         while True:
             records = await self.queue.claim_due(stream, self.consumer, CLAIM_BATCH, ignore_schedule=drain)
             for record in records:
+                raise_if_cancelled()
                 outcome = await self._replay_one(record)
                 report.count(outcome)
                 if drain and outcome == "failed":
@@ -99,7 +111,8 @@ class ReplayWorker:
                 logger.error(  # noqa: TRY400 - an expected failure, named; no traceback needed
                     "dead letter %s %s failed its last attempt: %r", record.stream, record.record_id, error
                 )
-                await self.queue.bury(record, f"all {attempt} attempts failed; last: {type(error).__name__}: {error}")
+                reason = f"all {attempt} attempts failed; last: {type(error).__name__}: {error}"
+                await self.queue.bury(replace(record, attempts=attempt), reason)
                 return "buried"
             logger.warning(
                 "replay of %s %s failed (attempt %d of %d): %r",

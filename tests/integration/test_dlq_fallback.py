@@ -26,6 +26,7 @@ from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
 from app.dlq.queue import QueuedRecord, QueueError
 from app.dlq.replay import Replayer, ReplayRejected, events_payload, notification_payload
+from app.dlq.runtime import replay_worker
 from app.factory import create_app
 from app.settings import Settings
 from embeddings.model import SentenceEncoder
@@ -235,3 +236,32 @@ async def test_search_audit_events_go_to_the_queue_when_the_database_cannot_take
         engine, "SELECT 1 FROM audit_events WHERE event_type = 'workflow.catalog.search_completed'", 3
     )
     assert len(found) == 3
+
+
+async def test_a_short_request_deadline_still_leaves_the_queue_its_own_time(
+    http: httpx.AsyncClient, dlq_app: Litestar
+) -> None:
+    """0.4 s for the whole request: the database gets half, the queue write the rest: 202, not 504."""
+    async with table_locked(dlq_app.state.engine, "audit_events"):
+        response = await http.post(EVENTS, json=audit_event_body(), headers={"X-Request-Timeout": "0.4"})
+    assert response.status_code == 202, response.text
+
+
+async def test_two_workers_replaying_one_queue_store_each_record_once(dlq_app: Litestar) -> None:
+    """Two replicas' workers at once: every claim is exclusive, every record stored exactly once."""
+    queue, engine = dlq_app.state.dead_letters.queue, dlq_app.state.engine
+    await dlq_app.state.dead_letters.stop_worker()  # only the two workers below replay
+    rows_by_record = [stored_row(msgspec.convert(audit_event_body(), AuditEventRequest), uuid4()) for _ in range(60)]
+    for row in rows_by_record:
+        await queue.enqueue("events", events_payload([row]))
+    workers = [replay_worker(dlq_app.state.settings, queue, engine) for _ in range(2)]
+    for index, worker in enumerate(workers):
+        worker.consumer = f"replica-{index}"
+    await asyncio.sleep(1.1)  # the first delay passes: all records are due
+
+    reports = await asyncio.gather(*(worker.replay_due() for worker in workers))
+
+    assert sum(report.replayed for report in reports) == 60
+    assert await queue.depth("events") == 0
+    stored = await rows(engine, "SELECT event_id FROM audit_events")
+    assert sorted(r["event_id"] for r in stored) == sorted(row["event_id"] for row in rows_by_record)
