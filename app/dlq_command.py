@@ -5,16 +5,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from typing import Any
 
 from app.database import create_engine, locate_database
 from app.dlq.backends import chosen_backend, open_dead_letter_queue
-from app.dlq.queue import STREAMS, DeadLetterQueue
+from app.dlq.queue import STREAMS, DeadLetterQueue, QueueError
 from app.dlq.runtime import replay_worker
 from app.settings import Settings, mask_url
 
 
 def run_dlq_command(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        return _run(settings, args)
+    except QueueError as error:
+        print(f"workflow-search: dead letter queue at {_location(settings)} unavailable: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.dlq_command == "status":
         status = asyncio.run(_status(settings, args.show))
         print(json.dumps(status) if args.json else _status_table(status))
