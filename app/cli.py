@@ -1,14 +1,15 @@
-"""``workflow-search``: serve, migrate, seed, backfill and dlq, with flags that win over the environment."""
+"""``workflow-search``: serve, migrate, seed, backfill, dlq and config; flags win over the environment."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from app.logs import configure_logging
 from app.settings import Settings, SettingsError, load_settings
 
 
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--model", help="model id; must be the configured one (the default model)")
     backfill.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
 
+    config = commands.add_parser("config", help="print the effective configuration (passwords masked)")
+    config.add_argument("--json", action="store_true", help="print JSON")
+
     dlq = commands.add_parser("dlq", help="see and replay the dead letter queue of audit writes")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     status = dlq_commands.add_parser("status", help="queued records and dead letters per stream")
@@ -44,14 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--dead-letter", action="store_true", help="first send the dead letters back to the queue")
     replay.add_argument("--json", action="store_true", help="print JSON")
 
-    for command in (serve, migrate, seed, backfill, status, replay):
+    for command in (serve, migrate, seed, backfill, status, replay, config):
         command.add_argument("--data-dir", help="where the embedded database lives")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings().with_overrides(
             data_dir=args.data_dir, host=getattr(args, "host", None), port=getattr(args, "port", None)
@@ -59,10 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"workflow-search: {error}", file=sys.stderr)
         return 2
-    if args.command == "serve":
-        return _serve(settings)
-    if args.command == "migrate":
-        return _migrate(settings, args.downgrade)
+    configure_logging(settings.log_level, settings.log_format)
+    return _run(args, settings)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "dlq":
         from app.dlq_command import run_dlq_command  # noqa: PLC0415
 
@@ -71,7 +75,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.backfill_command import run_backfill_command  # noqa: PLC0415 - loads the model
 
         return run_backfill_command(settings, args)
-    return asyncio.run(_seed_demo(settings))
+    commands: dict[str, Callable[[], int]] = {
+        "config": lambda: _print_config(settings, as_json=args.json),
+        "serve": lambda: _serve(settings),
+        "migrate": lambda: _migrate(settings, args.downgrade),
+        "seed": lambda: asyncio.run(_seed_demo(settings)),
+    }
+    return commands[args.command]()
+
+
+def _print_config(settings: Settings, *, as_json: bool) -> int:
+    values = settings.effective()
+    if as_json:
+        print(json.dumps(values, indent=2))
+    else:
+        for name, value in values.items():
+            shown = ",".join(f"{item:g}" for item in value) if isinstance(value, tuple) else value
+            print(f"{name}={'' if shown is None else shown}")
+    return 0
 
 
 def _serve(settings: Settings) -> int:
@@ -86,6 +107,8 @@ def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # our handler (app.logs) formats uvicorn's lines too
+        access_log=False,  # app.observability writes one line per request, with its id
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
     GracefulServer(config, app.state.lifecycle, settings.shutdown_propagation_seconds).run()

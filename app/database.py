@@ -63,6 +63,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
+        hide_parameters=True,  # errors and logs name the SQL, never the values (request data, secrets)
     )
 
 

@@ -11,6 +11,8 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from app.metrics import VALIDATION_FAILURES, failure_reason, field_label
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -121,6 +123,8 @@ def problem_response(
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+    for field, message in (exc.field_errors or {}).items():
+        VALIDATION_FAILURES.labels(field_label(field), failure_reason(message)).inc()
     return problem_response(
         request, status=exc.status, slug=exc.slug, title=exc.title, detail=exc.detail, field_errors=exc.field_errors
     )

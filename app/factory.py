@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
@@ -27,6 +28,8 @@ from app.embedding_runtime import EmbeddingRuntime
 from app.errors import exception_handlers
 from app.health import HealthController
 from app.lifecycle import Lifecycle
+from app.metrics import POOL
+from app.observability import MetricsController, request_context_middleware
 from app.remediation.controllers import RemediationAuditController
 from app.remediation.resync import keep_in_sync
 from app.remediation.vector_store import open_vector_store
@@ -42,6 +45,21 @@ async def cancel_and_wait(task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def open_audit_storage(
+    state: State, settings: Settings, engine: AsyncEngine, partitions: PartitionKeeper, stack: AsyncExitStack
+) -> DeadLetterRuntime:
+    """The audit write path: group commit, the dead letter queue behind it, and the writer."""
+    dead_letters = await DeadLetterRuntime.open(settings, engine)
+    stack.push_async_callback(dead_letters.close)
+    group_commit = GroupCommitter(engine, partitions, commit_timeout=settings.audit_write_timeout_seconds)
+    stack.push_async_callback(group_commit.close)
+    state.dead_letters = dead_letters
+    state.audit_partitions = partitions
+    state.audit_group_commit = group_commit
+    state.audit_writer = AuditWriter(engine, partitions, group_commit, dead_letters.fallback)
+    return dead_letters
+
+
 def create_app(settings: Settings | None = None, *, encoder: Encoder | None = None) -> Litestar:
     """The service. ``encoder``: an already loaded model (tests load it once per session);
     without it the configured model loads in the background after start-up."""
@@ -53,6 +71,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         lifecycle: Lifecycle = app.state.lifecycle
         location = await anyio.to_thread.run_sync(locate_database, settings)
         engine = create_engine(location.url, settings)
+        POOL.engines.append(engine)
         upkeep: asyncio.Task[None] | None = None
         stack = AsyncExitStack()
         search_audit: SearchAuditWriter | None = None
@@ -62,17 +81,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             partitions = PartitionKeeper(engine)
             await partitions.ensure_ahead()
             upkeep = asyncio.create_task(partitions.keep_ahead(), name="audit-partition-upkeep")
-            dead_letters = await DeadLetterRuntime.open(settings, engine)
-            stack.push_async_callback(dead_letters.close)
-            app.state.dead_letters = dead_letters
-            app.state.audit_partitions = partitions
-            app.state.audit_group_commit = GroupCommitter(
-                engine, partitions, commit_timeout=settings.audit_write_timeout_seconds
-            )
-            stack.push_async_callback(app.state.audit_group_commit.close)
-            app.state.audit_writer = AuditWriter(
-                engine, partitions, app.state.audit_group_commit, dead_letters.fallback
-            )
+            dead_letters = await open_audit_storage(app.state, settings, engine, partitions, stack)
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.remediation_vectors = await open_vector_store(settings, engine, stack)
@@ -105,16 +114,18 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             if dead_letters is not None:
                 await dead_letters.stop_and_drain()
             await stack.aclose()
+            POOL.engines.remove(engine)
             await engine.dispose()
             await anyio.to_thread.run_sync(location.close)
 
-    return Litestar(
+    application = Litestar(
         route_handlers=[
             WorkflowController,
             AuditEventController,
             NotificationAuditController,
             RemediationAuditController,
             HealthController,
+            MetricsController,
         ],
         dependencies={"db_session": Provide(provide_db_session)},
         before_request=check_request_body,
@@ -128,5 +139,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             version="1.0.0",
             description="Workflow catalog and search, wire-compatible with the kubernaut Data Storage v1 API.",
         ),
+        logging_config=None,  # the process's logging is app.logs (structlog); Litestar adds none of its own
         debug=False,
     )
+    # Around the router, not per route: unmatched paths (404, 405) get an id, a count and a log line too.
+    application.asgi_handler = request_context_middleware(application.asgi_handler)
+    return application

@@ -46,6 +46,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     problem_base_url: str = "https://kubernaut.ai/problems"
     max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 5 * 1024 * 1024
     log_level: LogLevel = "INFO"
+    # auto: JSON lines when stderr is not a terminal, readable lines when it is.
+    log_format: Literal["auto", "json", "console"] = "auto"
     # Every request's deadline; a client may ask for less with X-Request-Timeout.
     request_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     embedding_model_id: str = DEFAULT_MODEL_ID
@@ -74,6 +76,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_grace_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
     shutdown_drain_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
 
+    def __post_init__(self) -> None:
+        if problems := _url_problems(self):
+            raise ValueError("; ".join(problems))
+
+    def effective(self) -> dict[str, Any]:
+        """Every setting by its environment variable, with passwords in URLs masked."""
+        values = msgspec.structs.asdict(self)
+        return {
+            env_name(name): mask_url(value) if name in URL_SETTINGS and value else value
+            for name, value in values.items()
+        }
+
     @property
     def embedded_pgdata(self) -> Path:
         return Path(self.data_dir).expanduser() / "pgdata"
@@ -86,6 +100,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """A copy with command-line values applied (flags win over the environment)."""
         given = {name: value for name, value in overrides.items() if value is not None}
         return _convert({**msgspec.structs.asdict(self), **given}, source="command line")
+
+
+URL_SCHEMES = {
+    "database_url": ("postgresql", "postgres", "postgresql+asyncpg"),
+    "vector_database_url": ("postgresql", "postgres", "postgresql+asyncpg"),
+    "redis_url": ("redis", "rediss", "unix"),
+    "problem_base_url": ("http", "https"),
+}
+URL_SETTINGS = frozenset({"database_url", "vector_database_url", "redis_url"})
+
+
+def env_name(field: str) -> str:
+    upper = field.upper()
+    return upper if upper in UNPREFIXED else ENV_PREFIX + upper
+
+
+def _url_problems(settings: Settings) -> list[str]:
+    problems = []
+    for name, schemes in URL_SCHEMES.items():
+        value = getattr(settings, name)
+        if not value:
+            continue
+        try:
+            scheme = urlsplit(value).scheme
+        except ValueError:
+            scheme = ""
+        if scheme not in schemes:
+            shown = f"{scheme}://" if scheme else "no scheme"
+            problems.append(f"{env_name(name)}: must be a {' or '.join(s + '://' for s in schemes)} URL, not {shown}")
+    return problems
 
 
 def mask_url(url: str) -> str:
@@ -110,8 +154,7 @@ def _name_setting(message: str) -> str:
     field = where.rstrip("`")
     if not field:
         return text
-    upper = field.upper()
-    return f"{upper if upper in UNPREFIXED else ENV_PREFIX + upper}: {text}"
+    return f"{env_name(field)}: {text}"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

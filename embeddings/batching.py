@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from embeddings.metrics import EMBEDDING_BATCH_SIZE, EMBEDDING_DURATION
 from embeddings.model import Encoder, Vectors
 
 
@@ -58,9 +59,11 @@ class MicroBatcher:
     async def _encode(self, batch: list[tuple[str, asyncio.Future[Vectors]]]) -> None:
         texts = list(dict.fromkeys(text for text, _ in batch))  # each distinct text once
         self.batch_sizes = [*self.batch_sizes[-999:], len(texts)]
+        EMBEDDING_BATCH_SIZE.observe(len(texts))
         loop = asyncio.get_running_loop()
         try:
-            vectors = await loop.run_in_executor(self._executor, self.encoder.encode, texts)
+            with EMBEDDING_DURATION.time():
+                vectors = await loop.run_in_executor(self._executor, self.encoder.encode, texts)
         except Exception as error:  # noqa: BLE001 - every waiting caller gets the encoder's error
             for _, future in batch:
                 if not future.done():

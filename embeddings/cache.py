@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 
+from embeddings.metrics import CACHE_HITS, CACHE_MISSES
 from embeddings.model import Vectors
 
 
@@ -26,9 +27,11 @@ class EmbeddingCache:
         vector = self._entries.get(key)
         if vector is None:
             self.misses += 1
+            CACHE_MISSES.inc()
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        CACHE_HITS.inc()
         return vector
 
     def put(self, model_id: str, text: str, vector: Vectors) -> None:

@@ -6,6 +6,7 @@ instead; the suite drops and recreates its own database there.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ from app.database import asyncpg_url, start_embedded
 from app.dlq.backends import open_dead_letter_queue
 from app.dlq.queue import DeadLetterQueue
 from app.factory import create_app
+from app.logs import configure_logging
 from app.settings import Settings
 from embeddings.model import ModelSpec, SentenceEncoder
 from tests.servers import redis_server, running
@@ -43,6 +45,15 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 TEST_DATABASE = "workflow_search_test"
 REFERENCE_SPEC = Path(__file__).parent / "reference" / "kubernaut-data-storage-v1.yaml"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def structured_logging() -> Iterator[None]:
+    """The service's logging: structlog through the standard library, as ``workflow-search`` sets it up.
+    Removed at the end: its stream is pytest's capture, closed before exit-time cleanups log."""
+    configure_logging("INFO", "json")
+    yield
+    logging.getLogger().handlers.clear()
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +79,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         remediation_resync_interval_seconds=0,  # tests re-sync explicitly; a timed round would race them
         dlq_retry_delays_seconds=(0.1, 0.2, 0.3),
         dlq_poll_interval_seconds=0.1,
+        # The DLQ gauges are per process: a worker of the shared app would overwrite the values
+        # of the queue a test is looking at. Tests that need a worker turn it on.
+        dlq_worker=False,
         shutdown_drain_seconds=5,
     )
 

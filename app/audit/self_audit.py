@@ -33,7 +33,6 @@ MAX_BUFFERED = 100_000
 
 
 def search_completed_event(request: SearchRequest, response: SearchResponse, duration_ms: int) -> AuditEventRequest:
-    mode = "label" if request.query is None and request.embedding is None else "semantic"
     return AuditEventRequest(
         version="1.0",
         event_type="workflow.catalog.search_completed",
@@ -47,7 +46,7 @@ def search_completed_event(request: SearchRequest, response: SearchResponse, dur
         resource_type="WorkflowCatalog",
         duration_ms=duration_ms,
         event_data={
-            "mode": mode,
+            "mode": request.mode,
             "query": request.query,
             "filters": msgspec.to_builtins(response.filters),
             "top_k": request.top_k,

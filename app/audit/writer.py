@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +23,7 @@ from app.audit.partitions import PartitionKeeper
 from app.audit.repository import AuditRepository
 from app.dlq.fallback import Fallback, WriteStatus, is_outage
 from app.dlq.replay import events_payload, notification_payload
+from app.metrics import AUDIT_LAG, AUDIT_TRACES, WRITE_DURATION, WRITES
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,15 @@ class AuditWriter:
             async with self.engine.begin() as connection:
                 await AuditRepository(connection).insert_many(rows)
 
-        return await self.fallback.write("events", attempt, lambda: events_payload(rows))
+        categories = [row["event_category"] for row in rows]
+        started = time.perf_counter()
+        try:
+            status = await self.fallback.write("events", attempt, lambda: events_payload(rows))
+        except Exception:
+            _observe("audit_events", categories, "failed", [], started)
+            raise
+        _observe("audit_events", categories, status, [row["event_timestamp"] for row in rows], started)
+        return status
 
     async def store_notification(self, notification: NotificationAudit) -> dict[str, Any] | None:
         """The stored row; None when it was queued."""
@@ -67,5 +78,26 @@ class AuditWriter:
             async with self.engine.begin() as connection:
                 stored = await NotificationAuditRepository(connection).insert(msgspec.structs.asdict(notification))
 
-        status = await self.fallback.write("notifications", attempt, lambda: notification_payload(notification))
+        started = time.perf_counter()
+        try:
+            status = await self.fallback.write("notifications", attempt, lambda: notification_payload(notification))
+        except Exception:
+            _observe("notification_audit", ["notification"], "failed", [], started)
+            raise
+        _observe("notification_audit", ["notification"], status, [notification.sent_at], started)
         return stored if status == "stored" else None
+
+
+def _observe(
+    table: str, services: list[str], status: WriteStatus | Literal["failed"], stamps: list[datetime], started: float
+) -> None:
+    """Write metrics for one write of ``len(services)`` records; lag only for what was stored."""
+    WRITES.labels(table, status).inc(len(services))
+    WRITE_DURATION.labels(table).observe(time.perf_counter() - started)
+    trace = {"stored": "success", "queued": "dlq_fallback", "failed": "failure"}[status]
+    for service in services:
+        AUDIT_TRACES.labels(service, trace).inc()
+    if status == "stored":
+        now = datetime.now(UTC)
+        for service, stamp in zip(services, stamps, strict=True):
+            AUDIT_LAG.labels(service).observe(max((now - stamp).total_seconds(), 0.0))

@@ -10,9 +10,10 @@ import socket
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.partitions import PartitionKeeper
+from app.dlq.alerts import observe_depth
 from app.dlq.backends import open_dead_letter_queue, retry_schedule
 from app.dlq.fallback import Fallback
-from app.dlq.queue import STREAMS, DeadLetterQueue
+from app.dlq.queue import STREAMS, DeadLetterQueue, QueueError
 from app.dlq.replay import Replayer
 from app.dlq.worker import ReplayWorker
 from app.settings import Settings
@@ -49,6 +50,11 @@ class DeadLetterRuntime:
     @classmethod
     async def open(cls, settings: Settings, engine: AsyncEngine) -> DeadLetterRuntime:
         queue = await open_dead_letter_queue(settings)
+        try:  # the gauges (and a capacity alert) from the start, not from the first enqueue
+            for stream in STREAMS:
+                observe_depth(stream, await queue.depth(stream), queue.max_length)
+        except QueueError as error:
+            logger.warning("dead letter queue depth unknown at start-up: %s", error)
         return cls(settings, queue, replay_worker(settings, queue, engine))
 
     def start(self) -> None:

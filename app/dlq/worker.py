@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from app.dlq.alerts import observe_depth
-from app.dlq.queue import STREAMS, DeadLetterQueue, QueuedRecord, RetrySchedule, Stream
+from app.dlq.queue import STREAMS, DeadLetterQueue, QueuedRecord, QueueError, RetrySchedule, Stream
 from app.dlq.replay import Replayer, ReplayRejected
 from app.metrics import DLQ_DEAD_LETTERS
 
@@ -67,6 +67,9 @@ class ReplayWorker:
                 report = await self.replay_due()
                 if report.replayed or report.buried:
                     logger.info("dead letter queue: %s", report)
+            except QueueError as error:  # expected while the queue is down: one line, no traceback
+                raise_if_cancelled()
+                logger.warning("dead letter queue replay round skipped: %s", error)
             except Exception:
                 raise_if_cancelled()
                 logger.exception("dead letter queue replay round failed")

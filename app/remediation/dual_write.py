@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID  # noqa: N811 - the dialect's own name
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.metrics import DUALWRITE_FAILURE, DUALWRITE_SUCCESS, FALLBACK_MODE, WRITE_DURATION, WRITES
 from app.remediation.schemas import RemediationAuditRequest, RemediationAuditWritten
 from app.remediation.vector_store import VectorStore
 from embeddings.model import vector_literal
@@ -61,13 +63,24 @@ class DualWriteCoordinator:
     async def record(self, audit: RemediationAuditRequest) -> RemediationAuditWritten:
         row = msgspec.structs.asdict(audit)
         row.update(id=uuid.uuid4(), start_time=audit.start_time or datetime.now(UTC))
+        started = time.perf_counter()
         try:
             embedding = await self._embed(audit)
             await self._write_both(row, embedding)
-            return RemediationAuditWritten(id=row["id"], vector_store="written", fallback_mode=False)
-        except Exception:  # any vector-side failure (never a cancellation: that is a BaseException)
+        except Exception as error:  # any vector-side failure (never a cancellation: that is a BaseException)
             logger.warning("dual write of remediation audit %s failed; falling back", row["id"], exc_info=True)
-        await self._write_row(row, vector_store="pending")
+            DUALWRITE_FAILURE.labels(type(error).__name__).inc()
+        else:
+            DUALWRITE_SUCCESS.inc()
+            _observe_write("stored", started)
+            return RemediationAuditWritten(id=row["id"], vector_store="written", fallback_mode=False)
+        try:
+            await self._write_row(row, vector_store="pending")
+        except Exception:
+            _observe_write("failed", started)
+            raise
+        FALLBACK_MODE.inc()
+        _observe_write("stored", started)
         return RemediationAuditWritten(id=row["id"], vector_store="pending", fallback_mode=True)
 
     async def _embed(self, audit: RemediationAuditRequest) -> str:
@@ -96,3 +109,8 @@ class DualWriteCoordinator:
     @property
     def model_id(self) -> str:
         return self.embedder.model_id if self.embedder is not None else ""
+
+
+def _observe_write(status: str, started: float) -> None:
+    WRITES.labels("remediation_audits", status).inc()
+    WRITE_DURATION.labels("remediation_audits").observe(time.perf_counter() - started)

@@ -37,9 +37,12 @@ WHERE CAST(:min_similarity AS double precision) IS NULL OR similarity >= CAST(:m
 ORDER BY similarity DESC, audit_id ASC
 LIMIT :top_k
 """
+# Idempotent: a vector that did land although its write reported an error (a lost answer from a
+# separate store) is overwritten by the re-sync instead of blocking it on the primary key.
 WRITE_SQL = """
 INSERT INTO remediation_audit_vectors (audit_id, embedding, model)
 VALUES (:audit_id, CAST(:embedding AS vector), :model)
+ON CONFLICT (audit_id) DO UPDATE SET embedding = EXCLUDED.embedding, model = EXCLUDED.model
 """
 
 

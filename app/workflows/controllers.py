@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.self_audit import search_completed_event
 from app.errors import ValidationFailed
+from app.metrics import SEARCH_DURATION, SEARCH_RESULTS
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
@@ -54,8 +55,10 @@ class WorkflowController(Controller):
     async def search(self, data: JSONBody[SearchRequest], service: Service, state: State) -> SearchResponse:
         started = time.perf_counter()
         response = await service.search(data)
-        duration_ms = round((time.perf_counter() - started) * 1000)
-        state.search_audit.record(search_completed_event(data, response, duration_ms))
+        seconds = time.perf_counter() - started
+        SEARCH_DURATION.labels(data.mode).observe(seconds)
+        SEARCH_RESULTS.labels(data.mode).observe(len(response.workflows))
+        state.search_audit.record(search_completed_event(data, response, round(seconds * 1000)))
         return response
 
     @post(operation_id="createWorkflow", summary="Create workflow")

@@ -30,6 +30,9 @@ INT32_MAX = 2**31 - 1
 Count = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]
 
 
+SearchMode = Literal["label", "semantic", "hybrid"]
+
+
 class WorkflowLabels(msgspec.Struct, kw_only=True):
     """The five mandatory labels; each a string or (extension) a list, ``*`` a wildcard."""
 
@@ -162,6 +165,15 @@ class SearchRequest(msgspec.Struct, kw_only=True):
     query: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)] | None = None
     embedding: Annotated[list[float], msgspec.Meta(min_length=1, max_length=16000)] | None = None
     min_similarity: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
+
+    @property
+    def mode(self) -> SearchMode:
+        """``label`` without text or vector; with one, ``hybrid`` when detected or custom labels
+        add their boosts to the similarity, else ``semantic``."""
+        if self.query is None and self.embedding is None:
+            return "label"
+        boosted = self.filters.detected_labels is not None or bool(self.filters.custom_labels)
+        return "hybrid" if boosted else "semantic"
 
 
 class SearchResult(msgspec.Struct, kw_only=True, omit_defaults=True):

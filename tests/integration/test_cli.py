@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -57,6 +58,36 @@ def test_a_bad_setting_stops_the_command_with_its_name() -> None:
     )
     assert result.returncode == 2
     assert "WORKFLOW_SEARCH_PORT" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("DATABASE_URL", "mysql://root:pw@db/x"), ("WORKFLOW_SEARCH_DB_POOL_SIZE", "-4"),
+     ("WORKFLOW_SEARCH_LOG_LEVEL", "CHATTY")],
+)  # fmt: skip
+def test_serve_refuses_to_start_with_a_bad_value_and_names_it(variable: str, value: str) -> None:
+    result = subprocess.run(
+        [*SCRIPT, "serve", "--port", str(_free_port())],
+        env={**_env(), variable: value}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"workflow-search: invalid environment setting: {variable}: ")
+    assert "pw@" not in result.stderr
+
+
+def test_config_prints_every_setting_with_passwords_masked() -> None:
+    env = {**_env(), "DATABASE_URL": "postgresql://app:hunter2@db/ws", "WORKFLOW_SEARCH_DLQ_MAX_LENGTH": "500"}
+    result = subprocess.run(
+        [*SCRIPT, "config", "--json"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["DATABASE_URL"] == "postgresql://app:***@db/ws"
+    assert config["WORKFLOW_SEARCH_DLQ_MAX_LENGTH"] == 500
+    assert "hunter2" not in result.stdout + result.stderr
+    table = subprocess.run([*SCRIPT, "config"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert "WORKFLOW_SEARCH_DLQ_RETRY_DELAYS_SECONDS=60,300,900,3600,14400,86400" in table.stdout.splitlines()
 
 
 def test_migrate_and_seed_are_idempotent(data_dir: Path) -> None:

@@ -45,7 +45,10 @@ async def dlq_app(
     """A service on ``dlq_backend`` whose audit writes give up on the database after 0.5 s,
     and whose worker replays a queued record a second after it was queued."""
     settings = dlq_settings.with_overrides(
-        audit_write_timeout_seconds=0.5, dlq_retry_delays_seconds=(1.0, 1.0, 60.0), dlq_max_length=1000
+        audit_write_timeout_seconds=0.5,
+        dlq_retry_delays_seconds=(1.0, 1.0, 60.0),
+        dlq_max_length=1000,
+        dlq_worker=True,
     )
     async with running(create_app(settings, encoder=sentence_encoder)) as application:
         yield application

@@ -68,6 +68,7 @@ async def outage_app(
         dlq_max_length=WRITES,
         dlq_retry_delays_seconds=(0.5, 0.5, 1.0, 2.0, 5.0, 10.0),
         dlq_poll_interval_seconds=0.2,
+        dlq_worker=True,
     )
     async with running(create_app(settings, encoder=sentence_encoder)) as application:
         async with application.state.engine.begin() as connection:

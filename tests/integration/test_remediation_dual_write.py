@@ -252,3 +252,27 @@ async def test_a_resync_whose_commit_fails_leaves_no_vector_in_a_separate_store(
 
     assert await resync_pending(app.state.engine, store, sentence_encoder) == 3
     assert await counts(app.state.engine, vectors=separate_vectors) == (3, 0, 3)
+
+
+async def test_a_vector_that_landed_although_its_write_failed_does_not_block_the_resync(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    vector_store_fault: Any,
+    separate_vectors: AsyncEngine,
+    sentence_encoder: SentenceEncoder,
+) -> None:
+    """A separate store took the vector but its answer was lost: the row is pending, the vector
+    exists. The re-sync overwrites it instead of failing on its key forever."""
+    await _pending_audits(client, vector_store_fault, 3)
+    store = PgVectorStore(separate_vectors, same_database=False)
+    (landed,) = sorted(await _ids(app.state.engine, "SELECT id FROM remediation_audits"))[:1]
+    async with separate_vectors.begin() as connection:
+        await store.write(connection, landed, "[" + ",".join(["0.1"] * 384) + "]", "stale-model")
+
+    assert await resync_pending(app.state.engine, store, sentence_encoder) == 3
+    assert await counts(app.state.engine, vectors=separate_vectors) == (3, 0, 3)
+    async with separate_vectors.connect() as connection:
+        model = await connection.scalar(
+            text("SELECT model FROM remediation_audit_vectors WHERE audit_id = :id"), {"id": landed}
+        )
+    assert model == sentence_encoder.model_id

@@ -1,0 +1,61 @@
+"""Structured logs (structlog): JSON lines in production, readable lines on a terminal.
+
+Every record, from structlog or from the standard library (uvicorn, SQLAlchemy, our own
+``logging.getLogger`` calls), goes through the same processors, so the request's context
+(``request_id``, ``route``, ``method``, bound per request in ``app.observability``) is on
+every line a request writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Literal, TextIO
+
+import structlog
+
+from app.observability import add_route
+
+LogFormat = Literal["auto", "json", "console"]
+
+
+def shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        add_route,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def formatter(fmt: LogFormat, stream: TextIO) -> logging.Formatter:
+    json_lines = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    final: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    if json_lines:
+        # Frames without their local variables: those hold request bodies and credentials.
+        final.append(
+            structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False))
+        )
+    return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared_processors(), processors=[*final, renderer])
+
+
+def configure_logging(level: str, fmt: LogFormat, stream: TextIO | None = None) -> None:
+    """Route every logger through one handler on ``stream`` (stderr) at ``level``."""
+    out = stream or sys.stderr
+    structlog.configure(
+        processors=[*shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter(fmt, out))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []  # propagate to the root handler instead
