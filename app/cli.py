@@ -9,6 +9,8 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 
+import msgspec
+
 from app.logs import configure_logging
 from app.settings import Settings, SettingsError, load_settings
 
@@ -36,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--model", help="model id; must be the configured one (the default model)")
     backfill.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
 
+    token = commands.add_parser("token", help="make a new access token and the entry that configures it")
+    token.add_argument("action", choices=["new"], help="new: a random token, shown once")
+    token.add_argument("--name", required=True, help="who the token is for")
+    token.add_argument("--scopes", default="read", help="comma-separated: read, write, admin (default read)")
+
     config = commands.add_parser("config", help="print the effective configuration (passwords masked)")
     config.add_argument("--json", action="store_true", help="print JSON")
 
@@ -57,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings().with_overrides(
-            data_dir=args.data_dir, host=getattr(args, "host", None), port=getattr(args, "port", None)
+            data_dir=getattr(args, "data_dir", None), host=getattr(args, "host", None), port=getattr(args, "port", None)
         )
     except SettingsError as error:
         print(f"workflow-search: {error}", file=sys.stderr)
@@ -80,8 +87,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         "serve": lambda: _serve(settings),
         "migrate": lambda: _migrate(settings, args.downgrade),
         "seed": lambda: asyncio.run(_seed_demo(settings)),
+        "token": lambda: _new_token(args.name, args.scopes),
     }
     return commands[args.command]()
+
+
+def _new_token(name: str, scopes: str) -> int:
+    from app.access import AccessToken, new_token  # noqa: PLC0415
+
+    try:
+        entry = msgspec.convert({"name": name, "sha256": "0" * 64, "scopes": scopes.split(",")}, AccessToken)
+    except msgspec.ValidationError as error:
+        print(f"workflow-search: --name/--scopes: {error}", file=sys.stderr)
+        return 2
+    token, entry = new_token(entry.name, entry.scopes)
+    print(f"token (shown once; give it to the client): {token}")
+    print(f"configuration entry (add to the JSON list): {msgspec.json.encode(entry).decode()}")
+    return 0
 
 
 def _print_config(settings: Settings, *, as_json: bool) -> int:
@@ -98,9 +120,23 @@ def _print_config(settings: Settings, *, as_json: bool) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs it
 
+    from app.access import AccessConfigError, is_loopback, load_tokens  # noqa: PLC0415
     from app.factory import create_app  # noqa: PLC0415
     from app.server import GracefulServer  # noqa: PLC0415
 
+    try:
+        tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
+    except AccessConfigError as error:
+        print(f"workflow-search: {error}", file=sys.stderr)
+        return 2
+    if not tokens and not is_loopback(settings.host):
+        print(
+            f"workflow-search: refusing to listen on {settings.host} with no access tokens: anyone could reach "
+            "the API. Configure WORKFLOW_SEARCH_AUTH_TOKENS or WORKFLOW_SEARCH_AUTH_TOKENS_FILE "
+            "(`workflow-search token new`), or listen on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 2
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.access import access_middleware, load_tokens
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     """The service. ``encoder``: an already loaded model (tests load it once per session);
     without it the configured model loads in the background after start-up."""
     settings = settings or load_settings()
+    tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
     embeddings = EmbeddingRuntime(settings)
 
     @asynccontextmanager
@@ -142,6 +144,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         logging_config=None,  # the process's logging is app.logs (structlog); Litestar adds none of its own
         debug=False,
     )
-    # Around the router, not per route: unmatched paths (404, 405) get an id, a count and a log line too.
-    application.asgi_handler = request_context_middleware(application.asgi_handler)
+    # Around the router, not per route: unmatched paths (404, 405) and refused tokens (401, 403)
+    # get an id, a count and a log line too.
+    application.asgi_handler = request_context_middleware(
+        access_middleware(application.asgi_handler, tokens, settings.problem_base_url)
+    )
     return application

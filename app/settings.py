@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_pool_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     problem_base_url: str = "https://kubernaut.ai/problems"
+    # Bearer tokens by SHA-256 digest: a JSON list of {"name", "sha256", "scopes"} (app.access).
+    auth_tokens: str | None = None
+    auth_tokens_file: str | None = None
     max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 5 * 1024 * 1024
     log_level: LogLevel = "INFO"
     # auto: JSON lines when stderr is not a terminal, readable lines when it is.
