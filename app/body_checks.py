@@ -1,4 +1,4 @@
-"""Checks every JSON request body gets before its handler, whatever its schema."""
+"""Checks every request gets before its handler: its query and path values, and its JSON body."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
     characters, which PostgreSQL cannot store, are refused as a 400 rather than failing
     the insert as a 500.
     """
+    # Query and path values go to SQL as parameters too: the same NUL rule holds for them.
+    nul_fields = [name for name, value in request.query_params.multi_items() if "\x00" in value]
+    nul_fields += [name for name, value in request.path_params.items() if isinstance(value, str) and "\x00" in value]
+    if nul_fields:
+        raise ValidationFailed(dict.fromkeys(nul_fields, "must not contain NUL (\\u0000) characters"))
     body_type = route_body_type(request)
     if body_type is None:
         return

@@ -8,6 +8,9 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
+# The deepest page a list may ask for: offset pagination costs the database every skipped row.
+MAX_OFFSET = 1_000_000
+
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 
 

@@ -26,6 +26,7 @@ from app.audit.schemas import (
 from app.audit.service import AuditService
 from app.audit.timewindow import BadInstantError, parse_instant
 from app.errors import ValidationFailed
+from app.validation import MAX_OFFSET
 
 DETAIL_KEY = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 Text = Annotated[str | None, QueryParameter(max_length=255)]
@@ -108,7 +109,7 @@ class AuditEventController(Controller):
         detail_key: Text = None,
         detail_value: Annotated[str | None, QueryParameter(max_length=1000)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> AuditEventsPage:
         start, end = _window(since, until)
         return await service.page(

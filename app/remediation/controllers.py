@@ -25,6 +25,7 @@ from app.remediation.schemas import (
     RemediationSearchResponse,
     Status,
 )
+from app.validation import MAX_OFFSET
 
 Text = Annotated[str | None, QueryParameter(max_length=500)]
 
@@ -76,7 +77,7 @@ class RemediationAuditController(Controller):
         since: Text = None,
         until: Text = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> RemediationAuditPage:
         filters = RemediationFilters(
             name=name, namespace=namespace, phase=phase, action_type=action_type, status=status,

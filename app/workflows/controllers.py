@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.self_audit import search_completed_event
 from app.errors import ValidationFailed
 from app.metrics import SEARCH_DURATION, SEARCH_RESULTS
+from app.validation import MAX_OFFSET
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
@@ -75,7 +76,7 @@ class WorkflowController(Controller):
         component: LabelQuery = None,
         workflow_name: LabelQuery = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> WorkflowList:
         return await service.page(
             status=status,
