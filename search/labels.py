@@ -39,9 +39,11 @@ DetectionName = Literal[
 
 LabelText = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 LabelValue = LabelText | Annotated[list[LabelText], msgspec.Meta(min_length=1, max_length=50)]
+# Custom label keys become JSONB keys: Kubernetes-label-like names only.
+CustomLabelKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,98}[A-Za-z0-9])?$")]
 CustomLabels = Annotated[
     dict[
-        Annotated[str, msgspec.Meta(min_length=1, max_length=100)],
+        CustomLabelKey,
         Annotated[list[LabelText], msgspec.Meta(max_length=50)],
     ],
     msgspec.Meta(max_length=50),
