@@ -31,6 +31,7 @@ from app.health import HealthController
 from app.lifecycle import Lifecycle
 from app.metrics import POOL
 from app.observability import MetricsController, request_context_middleware
+from app.ratelimit import TokenBuckets, rate_limit_middleware
 from app.remediation.controllers import RemediationAuditController
 from app.remediation.resync import keep_in_sync
 from app.remediation.vector_store import open_vector_store
@@ -146,7 +147,13 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     )
     # Around the router, not per route: unmatched paths (404, 405) and refused tokens (401, 403)
     # get an id, a count and a log line too.
+    buckets = (
+        TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+        if settings.rate_limit_per_second > 0
+        else None
+    )
+    guarded = access_middleware(application.asgi_handler, tokens, settings.problem_base_url)
     application.asgi_handler = request_context_middleware(
-        access_middleware(application.asgi_handler, tokens, settings.problem_base_url)
+        rate_limit_middleware(guarded, buckets, settings.problem_base_url)
     )
     return application

@@ -47,6 +47,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Bearer tokens by SHA-256 digest: a JSON list of {"name", "sha256", "scopes"} (app.access).
     auth_tokens: str | None = None
     auth_tokens_file: str | None = None
+    # Per-client rate limit (requests per second, with a burst); 0: no limit.
+    rate_limit_per_second: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    rate_limit_burst: Annotated[int, msgspec.Meta(ge=1)] = 50
     max_request_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 5 * 1024 * 1024
     log_level: LogLevel = "INFO"
     # auto: JSON lines when stderr is not a terminal, readable lines when it is.

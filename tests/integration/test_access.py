@@ -129,3 +129,22 @@ def test_token_new_prints_a_token_and_its_digest_entry() -> None:
     entry = msgspec.json.decode(entry_line.split(": ", 1)[1], type=AccessToken)
     assert (entry.name, entry.scopes) == ("agent", {"read", "write"})
     assert entry.sha256 == digest(token) != token
+
+
+async def test_a_client_over_its_rate_gets_429_with_retry_after(
+    settings: Settings, sentence_encoder: SentenceEncoder, client: httpx.AsyncClient
+) -> None:
+    limited = settings.with_overrides(rate_limit_per_second=0.5, rate_limit_burst=3)
+    async with running(create_app(limited, encoder=sentence_encoder)) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            statuses = [(await http.get("/api/v1/workflows")).status_code for _ in range(4)]
+            refused = await http.get("/api/v1/workflows")
+            other_client = await http.get("/api/v1/workflows", headers=as_(READER))
+            probe = await http.get("/health/live")
+
+    assert statuses == [200, 200, 200, 429]
+    assert problem(refused, 429, "rate-limit-exceeded")["detail"].startswith("too many requests")
+    assert refused.headers["retry-after"] == "2"
+    assert other_client.status_code == 200  # its own bucket (no tokens configured: any token passes)
+    assert probe.status_code == 200
