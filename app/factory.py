@@ -12,9 +12,10 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.access import access_middleware, load_tokens
+from app.access import AccessToken, access_middleware, load_tokens
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
@@ -31,6 +32,7 @@ from app.health import HealthController
 from app.lifecycle import Lifecycle
 from app.metrics import POOL
 from app.observability import MetricsController, request_context_middleware
+from app.openapi import document_problems
 from app.ratelimit import TokenBuckets, rate_limit_middleware
 from app.remediation.controllers import RemediationAuditController
 from app.remediation.resync import keep_in_sync
@@ -145,15 +147,18 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         logging_config=None,  # the process's logging is app.logs (structlog); Litestar adds none of its own
         debug=False,
     )
-    # Around the router, not per route: unmatched paths (404, 405) and refused tokens (401, 403)
-    # get an id, a count and a log line too.
+    document_problems(application.openapi_schema)
+    application.asgi_handler = _outer_middleware(application, tokens, settings)
+    return application
+
+
+def _outer_middleware(application: Litestar, tokens: tuple[AccessToken, ...], settings: Settings) -> ASGIApp:
+    """Around the router, not per route: unmatched paths (404, 405) and refused tokens (401, 403)
+    get an id, a count and a log line too."""
     buckets = (
         TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
         if settings.rate_limit_per_second > 0
         else None
     )
     guarded = access_middleware(application.asgi_handler, tokens, settings.problem_base_url)
-    application.asgi_handler = request_context_middleware(
-        rate_limit_middleware(guarded, buckets, settings.problem_base_url)
-    )
-    return application
+    return request_context_middleware(rate_limit_middleware(guarded, buckets, settings.problem_base_url))

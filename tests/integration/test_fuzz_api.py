@@ -16,6 +16,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case
 from schemathesis.schemas import BaseSchema
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.integration.test_cli import SCRIPT, _env
 from tests.servers import free_port
@@ -56,6 +61,10 @@ def api_schema(fuzz_server: str) -> BaseSchema:
     return schemathesis.openapi.from_url(f"{fuzz_server}/schema/openapi.json")
 
 
+# Documented status, documented content type, body valid against the documented schema.
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
 def check_response(case: Case) -> None:
     response = case.call(timeout=30)
     reproduce = f"{case.method} {case.formatted_path} query={case.query} body={str(case.body)[:300]}"
@@ -65,9 +74,12 @@ def check_response(case: Case) -> None:
         content_type = content_type[0] if isinstance(content_type, list) else content_type  # schemathesis: lists
         assert content_type.startswith("application/problem+json"), reproduce
         assert response.json()["status"] == response.status_code
+    case.validate_response(response, checks=CONFORMANCE)
 
 
-def test_no_generated_request_gets_a_server_error_and_every_error_is_a_problem(api_schema: BaseSchema) -> None:
+def test_no_generated_request_gets_a_server_error_and_every_response_matches_the_schema(
+    api_schema: BaseSchema,
+) -> None:
     # Hypothesis driven directly (schemathesis' pytest plugin predates this pytest): each operation in turn.
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 15
