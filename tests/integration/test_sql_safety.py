@@ -68,3 +68,33 @@ async def test_audit_detail_keys_follow_a_strict_pattern(client: httpx.AsyncClie
     response = await client.get("/api/v1/audit/events", params={"detail_key": key, "detail_value": "v"})
     assert response.status_code == 400
     assert "detail_key" in response.json()["field_errors"]
+
+
+TOO_MANY = [f"v{i}" for i in range(51)]
+
+
+@pytest.mark.parametrize(
+    ("labels", "custom_labels", "field"),
+    [
+        ({"component": "c" * 256}, None, "labels.component"),
+        ({"severity": TOO_MANY}, None, "labels.severity"),
+        ({}, {f"k{i}": ["v"] for i in range(51)}, "custom_labels"),
+        ({}, {"team": TOO_MANY}, "custom_labels"),
+        ({}, {"team": ["v" * 256]}, "custom_labels"),
+    ],
+)
+async def test_labels_per_request_are_bounded(
+    client: httpx.AsyncClient, labels: dict[str, object], custom_labels: dict[str, list[str]] | None, field: str
+) -> None:
+    """Label values up to 255 characters, lists and custom labels up to 50 entries; past that a 400
+    naming the field, on create and on search alike, and nothing stored."""
+    created = await client.post("/api/v1/workflows", json=workflow_body(labels=labels, custom_labels=custom_labels))
+    assert created.status_code == 400, created.text
+    assert any(name.startswith(field) for name in created.json()["field_errors"]), created.json()
+    filters: dict[str, object] = {"signal_type": "OOMKilled", **FILTERS, **labels}
+    if custom_labels is not None:
+        filters["custom_labels"] = custom_labels
+    searched = await client.post("/api/v1/workflows/search", json={"filters": filters})
+    assert searched.status_code == 400, searched.text
+    assert searched.headers["content-type"].startswith("application/problem+json")
+    assert (await client.get("/api/v1/workflows")).json()["total"] == 0
