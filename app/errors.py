@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -151,6 +152,20 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem_response(request, status=exc.status_code, slug=slug, title=title, detail=detail, headers=exc.headers)
 
 
+def _pool_exhausted(request: Request[Any, Any, Any], exc: sqlalchemy.exc.TimeoutError) -> Response[Problem]:
+    """Every connection stayed busy for the whole pool wait: a load peak, not a fault. The client
+    may retry; audit writes never get here (they go to the dead letter queue)."""
+    logger.warning("no database connection became free within the pool wait on %s", request.url.path)
+    return problem_response(
+        request,
+        status=503,
+        slug="service-unavailable",
+        title="Service Unavailable",
+        detail="every database connection is busy; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     # The detail never carries the exception text: it may hold SQL or data.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -168,6 +183,7 @@ def exception_handlers() -> Mapping[type[Exception], Callable[..., Any]]:
         DomainError: _domain_error,
         ValidationException: _validation_error,
         HTTPException: _http_error,
+        sqlalchemy.exc.TimeoutError: _pool_exhausted,
         Exception: _unexpected_error,
     }
 
