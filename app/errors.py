@@ -13,6 +13,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from app.metrics import VALIDATION_FAILURES, failure_reason, field_label
+from app.outages import is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -156,12 +157,25 @@ def _pool_exhausted(request: Request[Any, Any, Any], exc: sqlalchemy.exc.Timeout
     """Every connection stayed busy for the whole pool wait: a load peak, not a fault. The client
     may retry; audit writes never get here (they go to the dead letter queue)."""
     logger.warning("no database connection became free within the pool wait on %s", request.url.path)
+    return _retry_shortly(request, "every database connection is busy; retry shortly")
+
+
+def _database_error(request: Request[Any, Any, Any], exc: sqlalchemy.exc.DBAPIError) -> Response[Problem]:
+    """A lost connection or a database that is restarting will pass: 503, not 500. The pool has
+    already dropped the dead connections, so a retry gets fresh ones."""
+    if not is_outage(exc):
+        return _unexpected_error(request, exc)
+    logger.warning("database unavailable on %s %s (%s)", request.method, request.url.path, type(exc.orig).__name__)
+    return _retry_shortly(request, "the database is unavailable; retry shortly")
+
+
+def _retry_shortly(request: Request[Any, Any, Any], detail: str) -> Response[Problem]:
     return problem_response(
         request,
         status=503,
         slug="service-unavailable",
         title="Service Unavailable",
-        detail="every database connection is busy; retry shortly",
+        detail=detail,
         headers={"Retry-After": "1"},
     )
 
@@ -184,6 +198,7 @@ def exception_handlers() -> Mapping[type[Exception], Callable[..., Any]]:
         ValidationException: _validation_error,
         HTTPException: _http_error,
         sqlalchemy.exc.TimeoutError: _pool_exhausted,
+        sqlalchemy.exc.DBAPIError: _database_error,
         Exception: _unexpected_error,
     }
 

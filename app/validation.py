@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -21,6 +22,8 @@ def body_problem(document: Any, body_type: Any) -> str | dict[str, str]:
     ``{"field.path": "message"}`` for every bad field, empty when the body is good.
     """
     if document is None and _allows_none(body_type):
+        return {}
+    if _converts(document, body_type):  # the common case, one C call; the walk below only names fields
         return {}
     item_type = _list_item_struct(body_type)
     if item_type is not None and isinstance(document, list):
@@ -62,9 +65,21 @@ def _allows_none(annotation: Any) -> bool:
     return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
 
 
+def _converts(document: Any, body_type: Any) -> bool:
+    try:
+        msgspec.convert(document, body_type)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+# msgspec.structs.fields resolves the class's annotations on every call: once per type is enough.
+_fields = functools.cache(msgspec.structs.fields)
+
+
 def struct_field_errors(document: dict[str, Any], struct_type: type[msgspec.Struct], prefix: str) -> dict[str, str]:
     errors: dict[str, str] = {}
-    for field in msgspec.structs.fields(struct_type):
+    for field in _fields(struct_type):
         path = f"{prefix}{field.encode_name}"
         if field.encode_name not in document:
             if field.required:

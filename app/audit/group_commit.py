@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import audit_events
-from app.dlq.fallback import is_outage
+from app.outages import is_outage
 
 Pending = tuple[dict[str, Any], asyncio.Future[None]]
 

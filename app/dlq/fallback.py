@@ -13,39 +13,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-import asyncpg  # type: ignore[import-untyped]
-import sqlalchemy.exc
-
 from app.deadlines import time_left
 from app.dlq.alerts import observe_depth
 from app.dlq.queue import DeadLetterQueue, QueueError, Stream
 from app.errors import StorageUnavailable
+from app.outages import is_outage
 
 logger = logging.getLogger(__name__)
 
 WriteStatus = Literal["stored", "queued"]
-
-# SQLSTATE classes and codes that say "not now" rather than "not this": connection exceptions,
-# insufficient resources, operator intervention (shutdown, cannot connect now, cancelled).
-OUTAGE_STATE_PREFIXES = ("08", "53", "57", "58")
-
-
-def is_outage(error: BaseException) -> bool:
-    """Whether ``error`` means the database could not take a write now (so it may later)."""
-    if isinstance(error, TimeoutError | OSError | sqlalchemy.exc.TimeoutError):
-        return True
-    if isinstance(error, sqlalchemy.exc.DBAPIError):
-        if error.connection_invalidated or isinstance(error, sqlalchemy.exc.InterfaceError):
-            return True
-        state = getattr(error.orig, "sqlstate", None) or ""
-        if state.startswith(OUTAGE_STATE_PREFIXES):
-            return True
-        cause = error.orig.__cause__ if error.orig is not None else None
-        return cause is not None and cause is not error and is_outage(cause)
-    if isinstance(error, asyncpg.exceptions.InterfaceError):  # closed or lost connection
-        return True
-    state = getattr(error, "sqlstate", None)
-    return isinstance(state, str) and state.startswith(OUTAGE_STATE_PREFIXES)
 
 
 class Fallback:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 SCRIPT = [sys.executable, "-m", "app"]
-START_TIMEOUT_SECONDS = 60
+START_TIMEOUT_SECONDS = 180  # the model loads on a CPU that a busy machine may share
 
 
 def _env() -> dict[str, str]:

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.integration.test_cli import SCRIPT, _env
 from tests.servers import free_port
 
-READY_TIMEOUT_SECONDS = 90
+READY_TIMEOUT_SECONDS = 180
 
 
 @pytest.fixture(scope="module")
