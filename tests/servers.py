@@ -70,3 +70,55 @@ async def running(application: Litestar) -> AsyncIterator[Litestar]:
     finally:
         stop.set()
         await holder
+
+
+class RedisProcess:
+    """A redis-server (no persistence) on one loopback port that a test may kill and start again
+    on that same port, as a crashed and restarted Redis would be: clients keep their URL."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it and wait until it answers PING (10 s at most)."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed; `make test` installs it (apt-get install redis-server)")
+        self._process = process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url).ping()
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    self.kill()
+                    raise
+                time.sleep(0.05)
+            else:
+                return
+
+    def kill(self) -> None:
+        """SIGKILL: it stops at once, without a chance to close its connections or save anything."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
+@contextmanager
+def stoppable_redis_server(workdir: Path) -> Iterator[RedisProcess]:
+    """A started RedisProcess; killed at the end if it is still running."""
+    server = RedisProcess(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
