@@ -105,6 +105,11 @@ def _plain(row: Mapping[Any, Any]) -> Row:
     return {str(key): value for key, value in row.items()}
 
 
+# Parsed once: text() scans the statement for bind parameters each time it is built.
+_LABEL_SEARCH = text(LABEL_SEARCH_SQL)
+_SEMANTIC_SEARCH = text(SEMANTIC_SEARCH_SQL)
+
+
 class WorkflowRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -195,12 +200,12 @@ class WorkflowRepository:
 
     async def search(self, parameters: Mapping[str, Any]) -> list[Row]:
         await self._single_statement()
-        result = await self.session.execute(text(LABEL_SEARCH_SQL), dict(parameters))
+        result = await self.session.execute(_LABEL_SEARCH, dict(parameters))
         return [_plain(row) for row in result.mappings()]
 
     async def search_semantic(self, parameters: Mapping[str, Any]) -> list[Row]:
         """Ranked rows; the first row always exists and carries ``skipped_without_embedding``
         (its ``workflow_id`` is None when nothing matched)."""
         await self._single_statement()
-        result = await self.session.execute(text(SEMANTIC_SEARCH_SQL), dict(parameters))
+        result = await self.session.execute(_SEMANTIC_SEARCH, dict(parameters))
         return [_plain(row) for row in result.mappings()]
