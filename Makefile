@@ -23,6 +23,33 @@ run: setup
 	$(BIN)/workflow-search seed --demo
 	$(BIN)/workflow-search serve --host $(HOST) --port $(PORT)
 
+# Load and soak: the Locust profile (locustfile.py) against a service each target starts itself
+# (migrate, seed --demo, serve) on a throwaway embedded PostgreSQL; stopped afterwards, even on failure.
+.PHONY: load soak
+LOAD_SECONDS ?= 60
+SOAK_SECONDS ?= 600
+LOAD_BENCH_STAMP := $(VENV)/.installed-dev-bench
+
+load: setup
+	$(BIN)/python -m benchmarks.load_run --seconds $(LOAD_SECONDS)
+
+soak: $(LOAD_BENCH_STAMP)
+	$(BIN)/python -m benchmarks.soak --seconds $(SOAK_SECONDS)
+
+# The bench extra (matplotlib for the soak plot), installed once.
+$(LOAD_BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $@
+
+# Benchmarks (benchmarks/README.md): every figure beside its floor or peer, measured in the same run;
+# results in benchmarks/results/. bench-quick is the CI smoke run (small catalogs, short rounds).
+.PHONY: bench bench-quick
+bench: $(LOAD_BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: $(LOAD_BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run --quick
+
 lint: setup
 	$(BIN)/ruff check .
 
