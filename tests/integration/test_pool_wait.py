@@ -76,3 +76,33 @@ async def test_past_the_pool_wait_reads_get_503_and_audit_writes_are_queued(
         assert written.status_code == 202, written.text
         assert (await application.state.dead_letters.queue.depth("events")) == 1
         assert (await client.get("/api/v1/workflows")).status_code == 200  # free again
+
+
+async def _backend_pids(application: Litestar) -> list[int]:
+    """The PostgreSQL backends behind every pooled connection of the app."""
+    async with AsyncExitStack() as stack:
+        pids = []
+        for _ in range(POOL_SIZE):
+            connection = await stack.enter_async_context(application.state.engine.connect())
+            pids.append(int(await connection.scalar(text("SELECT pg_backend_pid()"))))
+        return pids
+
+
+@pytest.mark.usefixtures("client")
+async def test_a_connection_lost_to_a_restart_costs_one_503_then_the_pool_is_fresh(
+    settings: Settings, sentence_encoder: SentenceEncoder, tmp_path: Path, app: Litestar
+) -> None:
+    """Without pre-ping a dead pooled connection is found by the statement that uses it: that one
+    request gets 503 with Retry-After, and the pool drops every connection as old as it."""
+    async with small_pool(settings, sentence_encoder, 30, tmp_path) as application, http(application) as client:
+        pids = await _backend_pids(application)
+        async with app.state.engine.connect() as other:  # as a restart would, from the pool's view
+            await other.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+                                {"pids": pids})  # fmt: skip
+        await asyncio.sleep(0.2)
+        lost = await client.get("/api/v1/workflows")
+        assert lost.status_code == 503, lost.text
+        assert lost.headers["retry-after"] == "1"
+        assert lost.json()["detail"] == "the database is unavailable; retry shortly"
+        assert [(await client.get("/api/v1/workflows")).status_code for _ in range(3)] == [200] * 3
+        assert set(await _backend_pids(application)).isdisjoint(pids)
