@@ -66,12 +66,6 @@ def run_module(name: str, quick: bool, scratch: Path) -> tuple[list[Figure], dic
     print(f"== {name}", flush=True)
     try:
         module = importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-        print("   not there yet: skipped", flush=True)
-        return [], {"module": name, "ok": None, "error": "module not found: skipped"}
-    try:
         figures: list[Figure] = module.figures(quick, scratch / name.rsplit(".", 1)[-1])
     except Exception as error:  # noqa: BLE001 - one failing module must not lose the others' figures
         traceback.print_exc()
@@ -85,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small catalogs and short rounds (the CI smoke run)")
     parser.add_argument("--only", action="append", help="run only these modules (e.g. benchmarks.search_bench)")
     args = parser.parse_args(argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    # Only a full run of every module replaces the committed results; the rest go beside them.
+    out = RESULTS / "partial" if args.quick or args.only else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
     scratch = RESULTS / "scratch"
     shutil.rmtree(scratch, ignore_errors=True)  # every run starts from fresh databases
     scratch.mkdir(parents=True)
@@ -104,18 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         "modules": modules,
         "figures": rows,
     }
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    (RESULTS / "table.md").write_text(
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (out / "table.md").write_text(
         f"Measured {summary['date']} ({summary['mode']} run) on {summary['machine']['cpu_model']}, "
         f"{summary['machine']['cores']} cores.\n\n{report.markdown_table(rows)}"
     )
     try:
-        written = report.plots(rows, RESULTS)
+        written = report.plots(rows, out)
     except ImportError as error:
         written = []
         print(f"no plots: {error} (install the bench extra)", file=sys.stderr)
     print(report.text_table(rows))
-    print(f"\nwrote {RESULTS / 'summary.json'}, {RESULTS / 'table.md'} and {len(written)} plots")
+    print(f"\nwrote {out / 'summary.json'}, {out / 'table.md'} and {len(written)} plots")
     shutil.rmtree(scratch, ignore_errors=True)
     failed = [m["module"] for m in modules if m["ok"] is False]
     if failed:
