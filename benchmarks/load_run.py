@@ -1,8 +1,9 @@
 """`make load`: the Locust profile (locustfile.py) headless against a service this script starts.
 
 The service is started the way `make run` starts it (``migrate``, ``seed --demo``, ``serve``),
-but on a fresh embedded PostgreSQL in a temporary data directory and a free loopback port, so
-the user's own data is never touched. The script waits for ``/health/ready`` and for the demo
+by ``benchmarks.service.running_service`` like the benchmarks, but on a fresh embedded
+PostgreSQL in a temporary data directory and a free loopback port, so the user's own data is
+never touched. The script waits for ``/health/ready`` and for the demo
 catalog's embeddings (the start-up backfill), runs Locust for a fixed time, prints its summary,
 and stops the service (and its PostgreSQL) whatever happened. It exits non-zero if any request
 failed, Locust itself failed, or the service could not be started.
@@ -17,13 +18,13 @@ the same ``started_service``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,47 +33,43 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from benchmarks.service import Service, log_tail, running_service
+
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO / "locustfile.py"
 SCRATCH = REPO / "benchmarks" / "results" / "scratch"
-CLI = [sys.executable, "-m", "app"]
 
 READY_TIMEOUT_SECONDS = 240.0  # model load on a busy 2-core machine, plus initdb on first start
 EMBEDDED_TIMEOUT_SECONDS = 120.0
-STOP_TIMEOUT_SECONDS = 60.0
 # Read by locustfile.py: a token to send, and where to write the final counts.
 LOAD_TOKEN_ENV = "WORKFLOW_SEARCH_LOAD_TOKEN"
 STATS_FILE_ENV = "WORKFLOW_SEARCH_LOAD_STATS_FILE"
 LOCUST_STOP_TIMEOUT_SECONDS = 15  # lets users finish the task in flight: no half-counted requests
-
-# Settings that would point the service at somebody's real database, queue or tokens.
-_INHERITED_PREFIXES = ("WORKFLOW_SEARCH_",)
-_INHERITED_NAMES = frozenset({"DATABASE_URL", "VECTOR_DATABASE_URL", "REDIS_URL"})
 
 # Which user class each request group (``name=`` in locustfile.py) belongs to.
 USER_CLASS_BY_PREFIX = (("search: ", "AgentUser"), ("audit: search self-audit", "AgentUser"),
                         ("audit: ", "AuditWriter"), ("catalog: ", "CatalogAdmin"))  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Service:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    data_dir: Path
-    log_path: Path
+@dataclass
+class LoadService(Service):
     token: str | None = None  # an admin-scope bearer token when the service checks tokens
+
+    @property
+    def base_url(self) -> str:
+        return self.url
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def request(self, method: str, path: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
-        return http_json(method, f"{self.base_url}{path}", body, timeout, token=self.token)
+        return http_json(method, f"{self.url}{path}", body, timeout, token=self.token)
 
     def locust_env(self, stats_prefix: Path) -> dict[str, str]:
         """The environment for Locust: the token, if any, and where to leave the final counts."""
@@ -81,40 +78,6 @@ class Service:
             | {STATS_FILE_ENV: str(final_counts_path(stats_prefix))}
             | ({LOAD_TOKEN_ENV: self.token} if self.token else {})
         )
-
-    def rss_bytes(self) -> int:
-        """Resident memory of the service process now (VmRSS of /proc/PID/status)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError(f"/proc/{self.pid}/status has no VmRSS")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def service_env(data_dir: Path, port: int, database_url: str | None = None) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in _INHERITED_NAMES and not key.startswith(_INHERITED_PREFIXES)
-    }
-    env |= {
-        "WORKFLOW_SEARCH_DATA_DIR": str(data_dir),
-        "WORKFLOW_SEARCH_HOST": "127.0.0.1",
-        "WORKFLOW_SEARCH_PORT": str(port),
-        "WORKFLOW_SEARCH_LOG_FORMAT": "json",
-        "WORKFLOW_SEARCH_DLQ_BACKEND": "sqlite",
-        # Nothing balances load in front of it: no reason to keep serving after SIGTERM.
-        "WORKFLOW_SEARCH_SHUTDOWN_PROPAGATION_SECONDS": "0",
-        "PYTHONWARNINGS": "ignore",
-    }
-    if database_url is not None:
-        env["DATABASE_URL"] = database_url
-    return env
 
 
 def http_json(
@@ -133,25 +96,7 @@ def http_json(
         return 0, None
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def wait_until_ready(service: Service, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise RuntimeError(f"the service exited with {service.process.returncode}:\n{_tail(service.log_path)}")
-        if http_json("GET", f"{service.base_url}/health/ready", timeout=2)[0] == 200:
-            return
-        time.sleep(0.3)
-    raise RuntimeError(f"the service was not ready after {timeout:.0f} s:\n{_tail(service.log_path)}")
-
-
-def wait_until_catalog_embedded(service: Service, timeout: float = EMBEDDED_TIMEOUT_SECONDS) -> int:
+def wait_until_catalog_embedded(service: LoadService, timeout: float = EMBEDDED_TIMEOUT_SECONDS) -> int:
     """Wait for the start-up backfill: until then hybrid searches skip the unembedded demo
     workflows, and the profile would count that as a failure. Returns the catalog size."""
     deadline = time.monotonic() + timeout
@@ -160,49 +105,13 @@ def wait_until_catalog_embedded(service: Service, timeout: float = EMBEDDED_TIME
         if status == 200 and page["workflows"] and all(w["embedding_status"] == "ready" for w in page["workflows"]):
             return int(page["total"])
         time.sleep(0.5)
-    raise RuntimeError(f"the demo catalog was not embedded after {timeout:.0f} s:\n{_tail(service.log_path)}")
+    raise RuntimeError(f"the demo catalog was not embedded after {timeout:.0f} s:\n{log_tail(service.log_path)}")
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-    """SIGTERM (the graceful shutdown flushes the search audits and stops PostgreSQL), SIGKILL if stuck."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def stop_leftover_postgres(pgdata: Path) -> None:
-    """A service that was killed cannot stop its embedded PostgreSQL: stop the postmaster here
-    (SIGINT: PostgreSQL's fast shutdown), so that no run leaves a database behind."""
-    pid_file = pgdata / "postmaster.pid"
-    try:
-        pid = int(pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    try:
-        os.kill(pid, signal.SIGINT)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    os.kill(pid, signal.SIGKILL)
-
-
-def run_cli(args: list[str], env: Mapping[str, str], log_path: Path) -> None:
-    with log_path.open("a") as log:
-        log.write(f"$ workflow-search {' '.join(args)}\n")
-        log.flush()
-        result = subprocess.run([*CLI, *args], env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"workflow-search {' '.join(args)} exited with {result.returncode}:\n{_tail(log_path)}")
+def token_settings(token: str) -> dict[str, str]:
+    """The service setting under which ``token`` is the one admin-scope access token."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return {"WORKFLOW_SEARCH_AUTH_TOKENS": json.dumps([{"name": "load", "sha256": digest, "scopes": ["admin"]}])}
 
 
 @contextmanager
@@ -215,42 +124,50 @@ def started_service(
     with_token: bool = False,
     keep_data: bool = False,
     extra_env: Mapping[str, str] | None = None,
-) -> Iterator[Service]:
-    """A migrated, demo-seeded ``workflow-search serve``, ready and with its catalog embedded.
+) -> Iterator[LoadService]:
+    """A migrated, demo-seeded ``workflow-search serve`` (``benchmarks.service.running_service``),
+    ready and with its catalog embedded; its log is copied to ``log_path`` on the way out.
 
     Without ``database_url`` it runs on its own embedded PostgreSQL in a fresh temporary data
     directory, removed afterwards unless ``keep_data``. With ``prepare=False`` the caller has
     migrated the database and seeds it itself: the service is only started and waited for. With
-    ``with_token`` it checks access tokens and knows one new admin token (``Service.token``). The
-    service is stopped on the way out, whatever happened, and so is a PostgreSQL it left running.
+    ``with_token`` it checks access tokens and knows one new admin token (``token``). No
+    inherited ``WORKFLOW_SEARCH_*`` setting reaches the service: they could point it at somebody's
+    real tokens or limits. Everything is stopped on the way out, whatever happened.
     """
     # Outside the repository: pgserver runs PostgreSQL as another user when started as root and
     # widens the permissions of the data directory's parents.
     data_dir = Path(tempfile.mkdtemp(prefix="workflow-search-load-"))
-    port = port or free_port()
-    env = service_env(data_dir, port, database_url) | dict(extra_env or {})
     token = secrets.token_urlsafe(32) if with_token else None
-    if token is not None:
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        env["WORKFLOW_SEARCH_AUTH_TOKENS"] = json.dumps([{"name": "load", "sha256": digest, "scopes": ["admin"]}])
+    env = {"WORKFLOW_SEARCH_DLQ_BACKEND": "sqlite", "PYTHONWARNINGS": "ignore"}
+    env |= (token_settings(token) if token else {}) | dict(extra_env or {})
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text("")
-    process: subprocess.Popen[bytes] | None = None
     try:
-        if prepare:
-            run_cli(["migrate"], env, log_path)
-            run_cli(["seed", "--demo"], env, log_path)
-        with log_path.open("a") as log:
-            process = subprocess.Popen([*CLI, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        service = Service(process, f"http://127.0.0.1:{port}", data_dir, log_path, token)
-        wait_until_ready(service)
-        if prepare:
-            wait_until_catalog_embedded(service)
-        yield service
+        with contextlib.ExitStack() as stack:
+            # Only the start is translated: the failures a caller handles are RuntimeErrors.
+            try:
+                started = stack.enter_context(
+                    running_service(
+                        data_dir,
+                        env=env,
+                        port=port,
+                        timeout=READY_TIMEOUT_SECONDS,
+                        seed_demo=prepare,
+                        database_url=database_url,
+                        inherit_settings=False,
+                    )
+                )
+            except subprocess.SubprocessError as error:
+                raise RuntimeError(f"{error}; log:\n{log_tail(data_dir / 'server.log')}") from error
+            except TimeoutError as error:
+                raise RuntimeError(str(error)) from error
+            service = LoadService(**{f.name: getattr(started, f.name) for f in fields(Service)}, token=token)
+            if prepare:
+                wait_until_catalog_embedded(service)
+            yield service
     finally:
-        if process is not None:
-            stop_process(process)
-        stop_leftover_postgres(data_dir / "pgdata")
+        with contextlib.suppress(OSError):
+            shutil.copyfile(data_dir / "server.log", log_path)
         if not keep_data:
             shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -299,6 +216,15 @@ def raise_keyboard_interrupt_on_sigterm(signum: int, frame: FrameType | None) ->
     raise KeyboardInterrupt  # unwinds through started_service's cleanup, like Ctrl-C
 
 
+def ended_early(run: str, error: RuntimeError | KeyboardInterrupt) -> int:
+    """Report a run that the service's failure or an interrupt ended; its exit code."""
+    if isinstance(error, KeyboardInterrupt):
+        print(f"{run}: interrupted; service stopped", file=sys.stderr)
+        return 130
+    print(f"{run}: {error}", file=sys.stderr)
+    return 1
+
+
 def keep_artifacts(work: Path, name: str) -> Path:
     """Copy a run's logs and stats to benchmarks/results/scratch/<name>/ and remove ``work``.
 
@@ -321,14 +247,10 @@ def run_load(options: argparse.Namespace, work: Path) -> int:
             command = locust_command(service.base_url, options.seconds, options.users, options.spawn_rate, stats_prefix)
             locust = subprocess.run(command, env=service.locust_env(stats_prefix), check=False)
             if service.process.poll() is not None:
-                print(f"load: the service died during the run:\n{_tail(service.log_path)}", file=sys.stderr)
+                print(f"load: the service died during the run:\n{log_tail(service.log_path)}", file=sys.stderr)
                 return 1
-    except RuntimeError as error:
-        print(f"load: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("load: interrupted; service stopped", file=sys.stderr)
-        return 130
+    except (RuntimeError, KeyboardInterrupt) as error:
+        return ended_early("load", error)
 
     stats = read_request_stats(stats_prefix)
     total_requests = sum(count for count, _ in stats.values())

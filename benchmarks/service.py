@@ -3,7 +3,7 @@
 The harness owns the embedded PostgreSQL: it starts it (pgserver) before ``migrate`` and
 ``serve`` join it, so that the benchmark process has the database URL for direct loads and
 floors, and so that it alone decides when the database stops: after the server has exited,
-whatever state the server died in.
+whatever state the server died in. (A caller may bring a PostgreSQL of its own instead.)
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ CLI = Path(sys.executable).parent / "workflow-search"
 
 # Inherited settings that would point the service somewhere else than its fresh embedded database.
 _FOREIGN_SETTINGS = ("DATABASE_URL", "VECTOR_DATABASE_URL", "REDIS_URL", "WORKFLOW_SEARCH_DATA_DIR")
+_SETTINGS_PREFIX = "WORKFLOW_SEARCH_"
 
 
 @dataclass
@@ -75,14 +76,14 @@ def _status(url: str) -> int | None:
 def _wait_until_ready(process: subprocess.Popen[bytes], probe_url: str, deadline: float, log_path: Path) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the service exited with {process.returncode}; log:\n{_tail(log_path)}")
+            raise RuntimeError(f"the service exited with {process.returncode}; log:\n{log_tail(log_path)}")
         if _status(probe_url) == 200:
             return
         time.sleep(0.1)
-    raise TimeoutError(f"{probe_url} not 200 in time; log:\n{_tail(log_path)}")
+    raise TimeoutError(f"{probe_url} not 200 in time; log:\n{log_tail(log_path)}")
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def log_tail(path: Path, lines: int = 40) -> str:
     with contextlib.suppress(OSError):
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     return ""
@@ -139,18 +140,28 @@ def running_service(
     port: int | None = None,
     wait_for_model: bool = True,
     timeout: float = 180.0,
+    seed_demo: bool = False,
+    database_url: str | None = None,
+    inherit_settings: bool = True,
 ) -> Iterator[Service]:
     """Migrate and serve on ``data_dir`` (created; should be fresh) and stop everything on exit.
 
     The server's stdout and stderr go to ``data_dir/server.log``: a pipe nobody reads would
-    block the server once full, and the log is what explains a failed start.
+    block the server once full, and the log is what explains a failed start. ``seed_demo`` loads
+    the demo catalog (``seed --demo``) before the server starts; its embeddings come from the
+    server's start-up backfill, after readiness. With ``database_url`` the service uses that
+    PostgreSQL, which the caller owns, instead of an embedded one. ``inherit_settings=False``
+    keeps every ``WORKFLOW_SEARCH_*`` variable of this process from the service, not only those
+    that would move its data: nothing of the caller's configuration (tokens, limits) applies.
     """
-    from pgserver.postgres_server import get_server  # noqa: PLC0415
-
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    child_env = {key: value for key, value in os.environ.items() if key not in _FOREIGN_SETTINGS}
+    child_env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _FOREIGN_SETTINGS and (inherit_settings or not key.startswith(_SETTINGS_PREFIX))
+    }
     child_env |= {
         "WORKFLOW_SEARCH_LOG_FORMAT": "json",
         "WORKFLOW_SEARCH_SHUTDOWN_PROPAGATION_SECONDS": "0",  # no load balancer to tell
@@ -158,21 +169,28 @@ def running_service(
         "TRANSFORMERS_OFFLINE": "1",
     }
     child_env |= env or {}
-    server = get_server(data_dir / "pgdata", cleanup_mode="stop")
+    server: Any = None  # the embedded PostgreSQL, when this harness is the one to start it
+    if database_url is None:
+        from pgserver.postgres_server import get_server  # noqa: PLC0415
+
+        server = get_server(data_dir / "pgdata", cleanup_mode="stop")
+    else:
+        child_env["DATABASE_URL"] = database_url
     process: subprocess.Popen[bytes] | None = None
     try:
-        database_url = server.get_uri()
+        database_url = database_url or str(server.get_uri())
         log_path = data_dir / "server.log"
         with log_path.open("ab") as log:
-            subprocess.run(
-                [str(CLI), "migrate", "--data-dir", str(data_dir)],
-                env=child_env,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=True,
-                timeout=timeout,
-            )
+            for command in [["migrate"], ["seed", "--demo"]] if seed_demo else [["migrate"]]:
+                subprocess.run(
+                    [str(CLI), *command, "--data-dir", str(data_dir)],
+                    env=child_env,
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    check=True,
+                    timeout=timeout,
+                )
             started = time.monotonic()
             process = subprocess.Popen(
                 [str(CLI), "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
@@ -194,4 +212,5 @@ def running_service(
     finally:
         if process is not None:
             _stop_server(process)
-        _stop_postgres(server)
+        if server is not None:
+            _stop_postgres(server)

@@ -41,7 +41,7 @@ from locust.log import setup_logging
 from locust.stats import print_error_report, print_percentile_stats, print_stats
 
 import locustfile
-from benchmarks.load_run import REPO, Service, keep_artifacts, started_service
+from benchmarks.load_run import REPO, LoadService, ended_early, keep_artifacts, started_service
 
 RESULTS = REPO / "benchmarks" / "results"
 INTERVAL_SECONDS = 60.0
@@ -129,7 +129,7 @@ def request_totals(environment: Environment) -> list[dict[str, Any]]:
     ]
 
 
-def soak(service: Service, seconds: float, users: int) -> dict[str, Any]:
+def soak(service: LoadService, seconds: float, users: int) -> dict[str, Any]:
     environment = Environment(user_classes=list(USER_CLASSES), host=service.base_url, stop_timeout=15)
     runner = environment.create_local_runner()
     baseline_rss = service.rss_bytes()
@@ -257,12 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         with started_service(work / "service.log", port=options.port) as service:
             print(f"soak: service (pid {service.pid}) ready at {service.base_url}; {options.seconds:.0f} s", flush=True)
             record = soak(service, options.seconds, options.users)
-    except RuntimeError as error:
-        print(f"soak: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("soak: interrupted; service stopped", file=sys.stderr)
-        return 130
+    except (RuntimeError, KeyboardInterrupt) as error:
+        return ended_early("soak", error)
     finally:
         print(f"soak: service log in {keep_artifacts(work, 'soak').relative_to(REPO)}/")
 
