@@ -71,7 +71,7 @@ class Sizes:
     start_rounds: int
 
 
-QUICK = Sizes(rounds=3, duration=2.0, warmup=0.5, workflows=500, encode_texts=256, start_rounds=2)
+QUICK = Sizes(rounds=2, duration=2.0, warmup=0.5, workflows=200, encode_texts=128, start_rounds=2)
 FULL = Sizes(rounds=5, duration=10.0, warmup=1.0, workflows=5000, encode_texts=2048, start_rounds=5)
 
 

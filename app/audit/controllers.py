@@ -23,7 +23,7 @@ from app.audit.schemas import (
     BatchAuditEventResponse,
     EventOutcome,
 )
-from app.audit.service import AuditService
+from app.audit.service import AuditReader, AuditRecorder
 from app.audit.timewindow import BadInstantError, parse_instant
 from app.errors import ValidationFailed
 from app.validation import MAX_OFFSET
@@ -35,8 +35,12 @@ Text = Annotated[str | None, QueryParameter(max_length=255)]
 STATUS_CODES = {"stored": HTTP_201_CREATED, "queued": HTTP_202_ACCEPTED}
 
 
-def provide_audit_service(db_session: NamedDependency[AsyncSession], state: State) -> AuditService:
-    return AuditService(AuditRepository(db_session), state.audit_writer)
+def provide_audit_reader(db_session: NamedDependency[AsyncSession]) -> AuditReader:
+    return AuditReader(AuditRepository(db_session))
+
+
+def provide_audit_recorder(state: State) -> AuditRecorder:
+    return AuditRecorder(state.audit_writer)
 
 
 def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
@@ -68,7 +72,10 @@ def _detail(key: str | None, value: str | None) -> tuple[str, str] | None:
 class AuditEventController(Controller):
     path = "/api/v1/audit/events"
     tags = ["Audit Write API"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    dependencies = {"service": Provide(provide_audit_service, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {  # noqa: RUF012 - Litestar reads it as a class attribute
+        "reader": Provide(provide_audit_reader, sync_to_thread=False),
+        "recorder": Provide(provide_audit_recorder, sync_to_thread=False),
+    }
 
     @post(
         operation_id="createAuditEvent",
@@ -77,9 +84,9 @@ class AuditEventController(Controller):
         responses={202: ResponseSpec(AuditEventResponse, description="Database write failed, queued to the DLQ")},
     )
     async def create(
-        self, data: JSONBody[AuditEventRequest], service: NamedDependency[AuditService]
+        self, data: JSONBody[AuditEventRequest], recorder: NamedDependency[AuditRecorder]
     ) -> Response[AuditEventResponse]:
-        body, status = await service.record(data)
+        body, status = await recorder.record(data)
         return Response(body, status_code=STATUS_CODES[status])
 
     @post(
@@ -90,15 +97,15 @@ class AuditEventController(Controller):
         responses={202: ResponseSpec(BatchAuditEventResponse, description="Database write failed, queued to the DLQ")},
     )
     async def create_batch(
-        self, data: JSONBody[AuditEventBatch], service: NamedDependency[AuditService]
+        self, data: JSONBody[AuditEventBatch], recorder: NamedDependency[AuditRecorder]
     ) -> Response[BatchAuditEventResponse]:
-        body, status = await service.record_batch(data)
+        body, status = await recorder.record_batch(data)
         return Response(body, status_code=STATUS_CODES[status])
 
     @get(operation_id="queryAuditEvents", summary="Query audit events")
     async def query(
         self,
-        service: NamedDependency[AuditService],
+        reader: NamedDependency[AuditReader],
         event_type: Text = None,
         event_category: Text = None,
         event_outcome: FromQuery[EventOutcome | None] = None,
@@ -112,7 +119,7 @@ class AuditEventController(Controller):
         offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
     ) -> AuditEventsPage:
         start, end = _window(since, until)
-        return await service.page(
+        return await reader.page(
             AuditQuery(
                 equals={
                     "event_type": event_type,

@@ -61,14 +61,11 @@ def stored_row(event: AuditEventRequest, event_id: uuid.UUID) -> dict[str, Any]:
     return row
 
 
-class AuditService:
-    def __init__(
-        self,
-        repository: AuditRepository,
-        writer: AuditWriter,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.repository = repository
+class AuditRecorder:
+    """Writes audit events through the writer, which owns its transactions (and the fallback to
+    the dead letter queue): no request session is opened for a write."""
+
+    def __init__(self, writer: AuditWriter, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.writer = writer
         self.clock = clock
 
@@ -102,6 +99,11 @@ class AuditService:
         rows = [stored_row(event, uuid.uuid4()) for event in events]
         status = await self.writer.store_events(rows, single=single)
         return [row["event_id"] for row in rows], status
+
+
+class AuditReader:
+    def __init__(self, repository: AuditRepository) -> None:
+        self.repository = repository
 
     async def page(self, query: AuditQuery) -> AuditEventsPage:
         rows, total = await self.repository.page(query)
