@@ -14,7 +14,7 @@ from typing import Any, Literal, TextIO
 
 import structlog
 
-from app.observability import add_route
+from app.observability import add_request_context
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -22,7 +22,7 @@ LogFormat = Literal["auto", "json", "console"]
 def shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
-        add_route,
+        add_request_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

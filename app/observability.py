@@ -26,8 +26,10 @@ ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-# The request being served (its scope gains ``path_template`` once the router has matched it).
-_current_scope: ContextVar[Scope | None] = ContextVar("current_scope", default=None)
+# The request being served: its scope (which gains ``path_template`` once the router has matched
+# it), its id and its method. One variable read by one processor: structlog's bound_contextvars
+# creates and resets a variable per key on every request (5% of a small request's CPU).
+_current_request: ContextVar[tuple[Scope, str, str] | None] = ContextVar("current_request", default=None)
 
 
 def route_of(scope: Scope) -> str:
@@ -35,10 +37,13 @@ def route_of(scope: Scope) -> str:
     return str(scope.get("path_template") or "unmatched")
 
 
-def add_route(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: the current request's route on every line it writes."""
-    scope = _current_scope.get()
-    if scope is not None:
+def add_request_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the current request's id, method and route on every line it writes."""
+    current = _current_request.get()
+    if current is not None:
+        scope, request_id, method = current
+        event.setdefault("request_id", request_id)
+        event.setdefault("method", method)
         event.setdefault("route", route_of(scope))
     return event
 
@@ -71,17 +76,16 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         started = time.perf_counter()
-        token = _current_scope.set(scope)
-        with structlog.contextvars.bound_contextvars(request_id=request_id, method=method):
-            try:
-                await app(scope, receive, send_with_id)
-            finally:
-                _current_scope.reset(token)
-                route = route_of(scope)
-                seconds = time.perf_counter() - started
-                HTTP_REQUESTS.labels(method, route, str(status)).inc()
-                HTTP_DURATION.labels(method, route).observe(seconds)
-                logger.info("request completed", route=route, status=status, duration_ms=round(seconds * 1000, 2))
+        token = _current_request.set((scope, request_id, method))
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            route = route_of(scope)
+            seconds = time.perf_counter() - started
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_DURATION.labels(method, route).observe(seconds)
+            logger.info("request completed", status=status, duration_ms=round(seconds * 1000, 2))
+            _current_request.reset(token)
 
     return with_context
 
