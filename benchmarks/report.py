@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ def plots(rows: list[Row], directory: Path) -> list[Path]:
         axis.set_title(group)
         axis.legend()
         figure.tight_layout()
-        path = directory / (group.replace(" ", "_").replace("(", "").replace(")", "").replace("/", "-") + ".png")
+        path = directory / (re.sub(r"[^a-z0-9]+", "_", group.lower()).strip("_") + ".png")
         figure.savefig(path, dpi=100)
         plt.close(figure)
         written.append(path)
