@@ -164,7 +164,7 @@ ADR_034_EVENT_TYPES = (
     "effectivenessmonitor.evaluation.started", "effectivenessmonitor.evaluation.completed",
     "effectivenessmonitor.playbook.updated", "notification.sent", "notification.failed", "notification.escalated",
 )  # fmt: skip
-_CATEGORY_OF_SERVICE = {
+CATEGORY_BY_SERVICE = {
     "gateway": "gateway", "signalprocessing": "signalprocessing", "analysis": "analysis", "workflow": "workflow",
     "remediationorchestrator": "orchestration", "effectivenessmonitor": "effectiveness",
     "notification": "notification",
@@ -196,7 +196,7 @@ def audit_event(index: int, now: datetime) -> dict[str, Any]:
         "version": "1.0",
         "event_type": event_type,
         "event_timestamp": (now - timedelta(seconds=index % 3600, microseconds=index % 1000)).isoformat(),
-        "event_category": _CATEGORY_OF_SERVICE[service],
+        "event_category": CATEGORY_BY_SERVICE[service],
         "event_action": event_type.rsplit(".", maxsplit=1)[-1],
         "event_outcome": outcome,
         "correlation_id": f"rr-bench-{incident:07d}",

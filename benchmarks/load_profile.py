@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from benchmarks.corpus import ADR_034_EVENT_TYPES, CATEGORY_BY_SERVICE
+
 SEARCH_COMPLETED = "workflow.catalog.search_completed"
 
 
@@ -130,25 +132,6 @@ INCIDENTS: tuple[Incident, ...] = (
 # ADR-034 audit events: the 27 event types and a realistic payload for each.
 # ---------------------------------------------------------------------------------------------
 
-ADR_034_EVENT_TYPES: tuple[str, ...] = (
-    "gateway.signal.received", "gateway.signal.deduplicated", "gateway.storm.detected", "gateway.crd.created",
-    "gateway.signal.rejected", "gateway.error.occurred", "signalprocessing.enrichment.started",
-    "signalprocessing.enrichment.completed", "signalprocessing.categorization.completed",
-    "signalprocessing.error.occurred", "analysis.investigation.started", "analysis.investigation.completed",
-    "analysis.recommendation.generated", "analysis.approval.required", "analysis.error.occurred",
-    "workflow.catalog.search_completed", "remediationorchestrator.request.created",
-    "remediationorchestrator.phase.transitioned", "remediationorchestrator.approval.requested",
-    "remediationorchestrator.child.created", "remediationorchestrator.error.occurred",
-    "effectivenessmonitor.evaluation.started", "effectivenessmonitor.evaluation.completed",
-    "effectivenessmonitor.playbook.updated", "notification.sent", "notification.failed", "notification.escalated",
-)  # fmt: skip
-
-# The emitting service (first part of the type) decides the ADR-034 category.
-CATEGORY_BY_SERVICE = {
-    "gateway": "gateway", "signalprocessing": "signalprocessing", "analysis": "analysis", "workflow": "workflow",
-    "remediationorchestrator": "orchestration", "effectivenessmonitor": "effectiveness",
-    "notification": "notification",
-}  # fmt: skip
 ACTOR_BY_SERVICE = {
     "gateway": "gateway-service", "signalprocessing": "signal-processing-controller",
     "analysis": "holmesgpt-api", "workflow": "workflow-search",
