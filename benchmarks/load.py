@@ -151,14 +151,20 @@ async def drive(
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     cpu = _cpu_seconds() - cpu_at_start[0]
     wall = time.perf_counter() - wall_at_start[0]
+    return _result(latencies, answered, errors, first_error, duration_seconds, 100.0 * cpu / wall)
+
+
+def _result(
+    latencies: list[float], answered: int, errors: int, first_error: str, seconds: float, cpu_percent: float
+) -> LoadResult:
     measured = np.asarray(latencies) if latencies else np.asarray([float("nan")])
     return LoadResult(
         requests=answered,
         errors=errors,
-        throughput=len(latencies) / duration_seconds,
+        throughput=len(latencies) / seconds,
         p50_ms=float(np.percentile(measured, 50)),
         p99_ms=float(np.percentile(measured, 99)),
-        client_cpu_percent=100.0 * cpu / wall,
+        client_cpu_percent=cpu_percent,
         latencies_ms=latencies,
         first_error=first_error,
     )
@@ -206,14 +212,4 @@ async def drive_calls(
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     cpu = _cpu_seconds() - marks[0][0]
     wall = time.perf_counter() - marks[0][1]
-    measured = np.asarray(latencies) if latencies else np.asarray([float("nan")])
-    return LoadResult(
-        requests=len(latencies) + errors,
-        errors=errors,
-        throughput=len(latencies) / duration_seconds,
-        p50_ms=float(np.percentile(measured, 50)),
-        p99_ms=float(np.percentile(measured, 99)),
-        client_cpu_percent=100.0 * cpu / wall,
-        latencies_ms=latencies,
-        first_error=first_error,
-    )
+    return _result(latencies, len(latencies) + errors, errors, first_error, duration_seconds, 100.0 * cpu / wall)
