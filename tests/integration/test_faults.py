@@ -48,6 +48,7 @@ from embeddings.model import DEFAULT_MODEL_ID, ModelSpec, SentenceEncoder
 from tests.factories import audit_event_body, notification_audit_body, workflow_body
 from tests.faults import remove_trigger_fault, trigger_fault
 from tests.integration.test_cli import SCRIPT, _env
+from tests.integration.test_dlq_fallback import rows
 from tests.servers import RedisProcess, free_port, redis_server, running, stoppable_redis_server
 
 T = TypeVar("T")
@@ -76,11 +77,6 @@ async def wait_until(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool
         await asyncio.sleep(0.1)
 
 
-async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, Any]]:
-    async with engine.connect() as connection:
-        return [dict(row) for row in (await connection.execute(text(sql), params)).mappings()]
-
-
 def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -95,6 +91,11 @@ def assert_stored_as_sent(stored: dict[str, Any], sent: dict[str, Any]) -> None:
         key: value for key, value in sent.items() if key != "event_timestamp"
     }
     assert stored["event_timestamp"].isoformat() == sent["event_timestamp"]
+
+
+async def assert_notification_stored_as_sent(engine: AsyncEngine, notification_id: str, sent: dict[str, Any]) -> None:
+    (stored,) = await rows(engine, "SELECT * FROM notification_audit WHERE notification_id = :id", id=notification_id)
+    assert msgspec.convert(stored, NotificationAudit) == msgspec.convert(sent, NotificationAudit)
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -171,12 +172,7 @@ async def test_redis_down_degrades_the_queue_but_not_the_writes(
         assert sorted(stored) == sorted(UUID(event_id) for event_id in accepted)
         for event_id, sent in zip(accepted, [single_sent, *batch_sent], strict=True):
             assert_stored_as_sent(stored[UUID(event_id)], sent)
-        (stored_notification,) = await rows(
-            engine, "SELECT * FROM notification_audit WHERE notification_id = 'no-redis-notification'"
-        )
-        assert msgspec.convert(stored_notification, NotificationAudit) == msgspec.convert(
-            notification_sent, NotificationAudit
-        )
+        await assert_notification_stored_as_sent(engine, "no-redis-notification", notification_sent)
 
         # Degraded, not unready: the queue is only the fallback.
         ready = await http.get(READY)
@@ -243,12 +239,7 @@ async def test_redis_down_degrades_the_queue_but_not_the_writes(
         assert len(found) == 3  # once each
         for event_id, sent in zip(queued_ids, [queued_single_sent, *queued_batch_sent], strict=True):
             assert_stored_as_sent(by_id[UUID(event_id)], sent)
-        (notification_row,) = await rows(
-            engine, "SELECT * FROM notification_audit WHERE notification_id = 'requeued-notification'"
-        )
-        assert msgspec.convert(notification_row, NotificationAudit) == msgspec.convert(
-            queued_notification_sent, NotificationAudit
-        )
+        await assert_notification_stored_as_sent(engine, "requeued-notification", queued_notification_sent)
         for stream in ("events", "notifications"):
             assert (await queue.depth(stream), await queue.dead_depth(stream)) == (0, 0), stream
         assert await rows(engine, "SELECT 1 FROM notification_audit WHERE notification_id = 'both-down'") == []
