@@ -3,14 +3,18 @@
 Cancelling the handler's task cancels the database statement it awaits (asyncpg sends
 PostgreSQL a cancel request) and the per-request session rolls the transaction back, so a
 timed-out request leaves nothing behind. The client gets 504 ``request-timeout``.
+
+The exception is a write past its commit point (``past_commit_point``): once its COMMIT has been
+sent, the deadline no longer cancels it, and the answer says what was stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from typing import TypeVar
 
 import msgspec
 from litestar.enums import ScopeType
@@ -23,14 +27,42 @@ logger = logging.getLogger(__name__)
 
 TIMEOUT_HEADER = b"x-request-timeout"
 
-# When the current request must be done (event loop time); None outside a request.
-_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
+T = TypeVar("T")
+
+# The current request's deadline (its asyncio timeout); None outside a request.
+_deadline: ContextVar[asyncio.Timeout | None] = ContextVar("request_deadline", default=None)
 
 
 def time_left() -> float | None:
-    """Seconds until the current request's deadline (None outside a request), never below 0."""
+    """Seconds until the current request's deadline (None outside a request or past its commit
+    point), never below 0."""
     deadline = _deadline.get()
-    return None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0.0)
+    when = None if deadline is None else deadline.when()
+    return None if when is None else max(when - asyncio.get_running_loop().time(), 0.0)
+
+
+async def past_commit_point(work: Awaitable[T]) -> T:
+    """Run ``work``, which starts by sending a COMMIT, to its end whatever happens to the request.
+
+    Before this call a passed deadline or a cancellation rolls everything back (504, nothing
+    stored). From here on the outcome is decided by the database, so the request's deadline is
+    lifted (``work`` bounds its own steps) and a cancellation waits for ``work`` instead of
+    abandoning it halfway: the answer then tells what was stored, even past the deadline.
+    """
+    deadline = _deadline.get()
+    if deadline is not None:
+        try:
+            deadline.reschedule(None)
+        except RuntimeError:  # it expired already: the cancellation is on its way, nothing was sent
+            raise asyncio.CancelledError from None
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                return task.result()  # re-raises if ``work`` itself was cancelled
+            logger.warning("a cancellation arrived past the commit point; finishing the write first")
 
 
 def requested_timeout(scope: Scope, default: float) -> float | None:
@@ -79,10 +111,13 @@ def deadline_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
                 started = started or message["type"] == "http.response.start"
                 await send(message)
 
-            token = _deadline.set(asyncio.get_running_loop().time() + seconds)
             try:
-                async with asyncio.timeout(seconds):
-                    await app(scope, receive, tracking_send)
+                async with asyncio.timeout(seconds) as deadline:
+                    token = _deadline.set(deadline)
+                    try:
+                        await app(scope, receive, tracking_send)
+                    finally:
+                        _deadline.reset(token)
             except TimeoutError:
                 logger.warning("request %s %s passed its %.3f s deadline", scope.get("method"), scope["path"], seconds)
                 if not started:
@@ -90,8 +125,6 @@ def deadline_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
                         send, scope, 504, "request-timeout", "Request Timeout",
                         f"the request did not complete within its deadline of {seconds:g} s",
                     )  # fmt: skip
-            finally:
-                _deadline.reset(token)
 
         return with_deadline
 

@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     vector_database_url: str | None = None  # remediation vectors elsewhere; unset: the same database
     # How often pending remediation audits are re-synced to the vector store (0: never, in process).
     remediation_resync_interval_seconds: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    # The remediation vector store's share of a write; past it the row is stored pending.
+    vector_write_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_pool_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     problem_base_url: str = "https://kubernaut.ai/problems"

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, MetaData, String, Table, func, select
+from sqlalchemy import BigInteger, Column, Date, DateTime, MetaData, String, Table, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID  # noqa: N811 - the dialect's own name
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -76,7 +76,12 @@ class AuditRepository:
         return set(result.scalars())
 
     async def page(self, query: AuditQuery) -> tuple[list[dict[str, Any]], int]:
-        """A page in ``event_timestamp DESC, event_id DESC`` order, and the filtered total."""
+        """A page in ``event_timestamp DESC, event_id DESC`` order, and the filtered total.
+
+        Planned afresh each time: a prepared statement's generic plan locks every partition
+        before pruning, so a read of one month would wait for a lock held on another.
+        """
+        await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         since, until, detail = query.since, query.until, query.detail
         conditions = [audit_events.c[name] == value for name, value in query.equals.items() if value is not None]
         if since is not None:

@@ -31,7 +31,14 @@ Text = Annotated[str | None, QueryParameter(max_length=500)]
 
 
 def provide_coordinator(state: State) -> DualWriteCoordinator:
-    return DualWriteCoordinator(state.engine, state.remediation_vectors, state.embeddings.embedder)
+    settings = state.settings
+    return DualWriteCoordinator(
+        state.engine,
+        state.remediation_vectors,
+        state.embeddings.embedder,
+        vector_timeout=settings.vector_write_timeout_seconds,
+        write_timeout=settings.audit_write_timeout_seconds,
+    )
 
 
 def provide_reader(db_session: NamedDependency[AsyncSession], state: State) -> RemediationReader:

@@ -1,13 +1,31 @@
 """The dual write of a remediation audit (the seeds' BR-STORAGE-014/015/016).
 
-1. The PostgreSQL insert runs in a transaction, and the vector is written before it commits.
-2. A vector-store failure rolls that transaction back; the fallback then writes PostgreSQL
-   alone, marked ``pending``, for the backfill to re-sync: nothing is lost, nothing half written.
-3. When the commit fails after a vector went to a separate store, that vector is removed.
-4. A cancelled request (or a passed deadline) fails fast: no fallback, no row in either store.
+The commit point is the moment the row's COMMIT is sent (``app.deadlines.past_commit_point``).
+Before it, a cancellation or a passed deadline rolls everything back: 504, nothing in either
+store, no fallback. From it on, the write is finished whatever happens to the request, and the
+answer is 201 ``written`` or 201 ``pending``: what the stores hold.
+
+Same database (the default): one transaction holds the row (``written``) and its vector, so
+both commit or neither does. A vector step that fails or overruns its budget rolls the
+transaction back, and the row alone is then stored ``pending``.
+
+A separate vector store (``VECTOR_DATABASE_URL``): no transaction spans both, so the order of
+the steps carries the guarantee. At every await, the stores hold one of: nothing; the row
+``pending`` (with or without its vector); the row ``written`` with its vector.
+
+1. Embed the text (before the commit point: a cancellation leaves nothing).
+2. INSERT the row as ``pending`` and COMMIT: the row is the durable intent. Commit point.
+3. Upsert the vector, idempotent by audit id, within the vector store's budget.
+4. UPDATE the row to ``written``, only after 3 succeeded.
+
+A vector never exists without its row (it is written after the row committed, and rows are not
+deleted), and a row is never ``written`` without its vector (4 follows 3). A failure, timeout or
+crash between 2 and 4 leaves the row ``pending``; the re-sync (``resync.py``) upserts its vector
+again and marks it. When a step's outcome is unknown (a lost connection during a COMMIT), the
+row is read back, so the answer matches what was stored.
 
 This unit of work commits itself, unlike services in general: the protocol *is* the order of
-the vector write and the commit, so it cannot be left to the per-request session.
+the steps, so it cannot be left to the per-request session.
 """
 
 from __future__ import annotations
@@ -17,14 +35,15 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID  # noqa: N811 - the dialect's own name
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.deadlines import past_commit_point, time_left
 from app.metrics import DUALWRITE_FAILURE, DUALWRITE_SUCCESS, FALLBACK_MODE, WRITE_DURATION, WRITES
 from app.remediation.schemas import RemediationAuditRequest, RemediationAuditWritten
 from app.remediation.vector_store import VectorStore
@@ -33,6 +52,11 @@ from embeddings.query import QueryEmbedder
 from embeddings.text import remediation_text
 
 logger = logging.getLogger(__name__)
+
+VectorState = Literal["written", "pending"]
+
+# The least a step past the commit point gets, even when the request's deadline has passed.
+MIN_STEP_SECONDS = 0.05
 
 # Mirrors migrations/versions/0005 (the migration is the source of truth for DDL).
 remediation_audits = Table(
@@ -55,10 +79,20 @@ remediation_audits = Table(
 
 
 class DualWriteCoordinator:
-    def __init__(self, engine: AsyncEngine, vector_store: VectorStore, embedder: QueryEmbedder | None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        vector_store: VectorStore,
+        embedder: QueryEmbedder | None,
+        *,
+        vector_timeout: float = 1.0,
+        write_timeout: float = 5.0,
+    ) -> None:
         self.engine = engine
         self.vector_store = vector_store
         self.embedder = embedder
+        self.vector_timeout = vector_timeout
+        self.write_timeout = write_timeout
 
     async def record(self, audit: RemediationAuditRequest) -> RemediationAuditWritten:
         row = msgspec.structs.asdict(audit)
@@ -66,49 +100,117 @@ class DualWriteCoordinator:
         started = time.perf_counter()
         try:
             embedding = await self._embed(audit)
-            await self._write_both(row, embedding)
-        except Exception as error:  # any vector-side failure (never a cancellation: that is a BaseException)
-            logger.warning("dual write of remediation audit %s failed; falling back", row["id"], exc_info=True)
-            DUALWRITE_FAILURE.labels(type(error).__name__).inc()
-        else:
-            DUALWRITE_SUCCESS.inc()
-            _observe_write("stored", started)
-            return RemediationAuditWritten(id=row["id"], vector_store="written", fallback_mode=False)
-        try:
-            await self._write_row(row, vector_store="pending")
+            if self.vector_store.same_database:
+                state = await self._write_together(row, embedding)
+            else:
+                state = await self._write_row_first(row, embedding)
         except Exception:
             _observe_write("failed", started)
             raise
-        FALLBACK_MODE.inc()
         _observe_write("stored", started)
-        return RemediationAuditWritten(id=row["id"], vector_store="pending", fallback_mode=True)
+        if state == "written":
+            DUALWRITE_SUCCESS.inc()
+        else:
+            FALLBACK_MODE.inc()
+        return RemediationAuditWritten(id=row["id"], vector_store=state, fallback_mode=state == "pending")
 
-    async def _embed(self, audit: RemediationAuditRequest) -> str:
+    async def _embed(self, audit: RemediationAuditRequest) -> str | None:
+        """The audit's vector, or None when the model cannot give one (the row is then pending)."""
         if self.embedder is None:
-            raise RuntimeError("the embedding model is not loaded")
-        vector = await self.embedder.batcher.embed(remediation_text(msgspec.structs.asdict(audit)))
+            _vector_failed(RuntimeError("the embedding model is not loaded"), "embed")
+            return None
+        try:
+            vector = await self.embedder.batcher.embed(remediation_text(msgspec.structs.asdict(audit)))
+        except Exception as error:  # noqa: BLE001 - any model failure degrades to pending, by design
+            _vector_failed(error, "embed")
+            return None
         return vector_literal(vector)
 
-    async def _write_both(self, row: dict[str, Any], embedding: str) -> None:
-        vector_written = False
-        try:
-            async with self.engine.begin() as transaction:  # commits on leaving the block
-                await transaction.execute(insert(remediation_audits).values(**row, vector_store="written"))
-                await self.vector_store.write(transaction, row["id"], embedding, self.model_id)
-                vector_written = True
-        except BaseException:
-            if vector_written and not self.vector_store.same_database:
-                # the row did not commit (commit failed, or the request was cancelled): no orphan vector
-                await asyncio.shield(self.vector_store.delete(row["id"]))
-            raise
+    def _vector_budget(self) -> float:
+        """The vector step's share: half of what the request has left (the rest is the fallback's),
+        never more than the vector timeout, never below a floor past the commit point."""
+        remaining = time_left()
+        share = self.vector_timeout if remaining is None else min(self.vector_timeout, remaining / 2)
+        return max(share, MIN_STEP_SECONDS)
 
-    async def _write_row(self, row: dict[str, Any], *, vector_store: str) -> None:
-        async with self.engine.begin() as transaction:
-            await transaction.execute(insert(remediation_audits).values(**row, vector_store=vector_store))
+    async def _write_together(self, row: dict[str, Any], embedding: str | None) -> VectorState:
+        if embedding is not None:
+            try:
+                async with self.engine.connect() as connection:
+                    await connection.begin()
+                    await connection.execute(insert(remediation_audits).values(**row, vector_store="written"))
+                    async with asyncio.timeout(self._vector_budget()):
+                        await self.vector_store.write(connection, row["id"], embedding, self.embedder_model)
+                    return await past_commit_point(self._commit(connection, row["id"], "written"))
+            except Exception as error:  # noqa: BLE001 - the vector step failed or overran: the row alone, pending
+                _vector_failed(error, "write")
+        return await self._write_row_first(row, None)
+
+    async def _write_row_first(self, row: dict[str, Any], embedding: str | None) -> VectorState:
+        async with self.engine.connect() as connection:
+            await connection.begin()
+            await connection.execute(insert(remediation_audits).values(**row, vector_store="pending"))
+            return await past_commit_point(self._commit_then_vector(connection, row["id"], embedding))
+
+    async def _commit_then_vector(
+        self, connection: AsyncConnection, audit_id: uuid.UUID, embedding: str | None
+    ) -> VectorState:
+        committed = await self._commit(connection, audit_id, "pending")
+        if embedding is None or self.vector_store.same_database:
+            return committed
+        try:
+            async with asyncio.timeout(self._vector_budget()):
+                await self.vector_store.write(connection, audit_id, embedding, self.embedder_model)
+        except Exception as error:  # noqa: BLE001 - any store failure leaves the row pending; the re-sync writes it
+            _vector_failed(error, "write")
+            return "pending"
+        try:
+            async with asyncio.timeout(max(self.write_timeout, MIN_STEP_SECONDS)):
+                await connection.execute(
+                    update(remediation_audits).where(remediation_audits.c.id == audit_id).values(vector_store="written")
+                )
+                await connection.commit()
+        except Exception:
+            logger.warning("marking remediation audit %s written failed; the re-sync will", audit_id, exc_info=True)
+            return await self._stored_state(audit_id) or "pending"
+        return "written"
+
+    async def _commit(self, connection: AsyncConnection, audit_id: uuid.UUID, state: VectorState) -> VectorState:
+        """COMMIT the row inserted as ``state``; on an error, what the database holds for it
+        (the error is raised again when it holds nothing: the transaction rolled back)."""
+        try:
+            async with asyncio.timeout(max(self.write_timeout, MIN_STEP_SECONDS)):
+                await connection.commit()
+        except Exception:
+            stored = await self._stored_state(audit_id)
+            if stored is None:
+                raise
+            logger.warning("the COMMIT of remediation audit %s reported an error, yet the row is stored", audit_id)
+            return stored
+        return state
+
+    async def _stored_state_in(self, connection: AsyncConnection, audit_id: uuid.UUID) -> VectorState | None:
+        state = await connection.scalar(
+            select(remediation_audits.c.vector_store).where(remediation_audits.c.id == audit_id)
+        )
+        await connection.rollback()  # leave no transaction open for the next step
+        return None if state is None else ("written" if state == "written" else "pending")
+
+    async def _stored_state(self, audit_id: uuid.UUID) -> VectorState | None:
+        """Read back a row whose last step's outcome is unknown (the error may have come after the commit)."""
+        async with asyncio.timeout(max(self.write_timeout, MIN_STEP_SECONDS)), self.engine.connect() as connection:
+            return await self._stored_state_in(connection, audit_id)
 
     @property
-    def model_id(self) -> str:
+    def embedder_model(self) -> str:
         return self.embedder.model_id if self.embedder is not None else ""
+
+
+def _vector_failed(error: BaseException, step: str) -> None:
+    logger.warning(
+        "the vector %s step of a remediation audit failed (%s); storing it pending", step, type(error).__name__
+    )
+    DUALWRITE_FAILURE.labels(type(error).__name__).inc()
 
 
 def _observe_write(status: str, started: float) -> None:

@@ -1,9 +1,14 @@
 """Re-sync remediation audits stored ``pending`` by the dual write's fallback.
 
 Each batch is claimed with ``FOR UPDATE SKIP LOCKED`` (several processes may run at once),
-its vectors written, and the rows marked ``written`` in the same transaction. With a separate
-vector database, vectors whose rows did not get marked (a failure or a cancellation before the
-commit) are removed again, so no vector is left without its row.
+its vectors upserted, and the rows marked ``written`` in the same transaction. A failure before
+that commit leaves rows ``pending`` whose vector may already be in a separate store: harmless,
+the next round upserts it again. It is never deleted on failure, since a COMMIT whose answer was
+lost may have marked the row ``written`` after all.
+
+Each round also removes vectors without a row (none of this service's writes leave one: a vector
+is written only after its row committed), older than a grace period, so that a write in flight
+elsewhere is never touched.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from uuid import UUID
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,35 +31,43 @@ RESYNC_ROUND_TIMEOUT_SECONDS = 300.0
 
 
 async def _resync_batch(engine: AsyncEngine, store: VectorStore, encoder: Encoder, batch_size: int) -> int:
-    written: list[UUID] = []
-    try:
-        async with engine.begin() as transaction:
-            claimed = (
-                (
-                    await transaction.execute(
-                        select(table)
-                        .where(table.c.vector_store == "pending")
-                        .order_by(table.c.id)
-                        .limit(batch_size)
-                        .with_for_update(skip_locked=True)
-                    )
+    async with engine.begin() as transaction:
+        claimed = (
+            (
+                await transaction.execute(
+                    select(table)
+                    .where(table.c.vector_store == "pending")
+                    .order_by(table.c.id)
+                    .limit(batch_size)
+                    .with_for_update(skip_locked=True)
                 )
-                .mappings()
-                .all()
             )
-            if not claimed:
-                return 0
-            texts = [remediation_text(dict(row)) for row in claimed]
-            vectors = await asyncio.to_thread(encoder.encode, texts)
-            for row, vector in zip(claimed, vectors, strict=True):
-                await store.write(transaction, row["id"], vector_literal(vector), encoder.model_id)
-                written.append(row["id"])
-            await transaction.execute(update(table).where(table.c.id.in_(written)).values(vector_store="written"))
-    except BaseException:
-        if not store.same_database:
-            await asyncio.shield(asyncio.gather(*(store.delete(audit_id) for audit_id in written)))
-        raise
+            .mappings()
+            .all()
+        )
+        if not claimed:
+            return 0
+        texts = [remediation_text(dict(row)) for row in claimed]
+        vectors = await asyncio.to_thread(encoder.encode, texts)
+        for row, vector in zip(claimed, vectors, strict=True):
+            await store.write(transaction, row["id"], vector_literal(vector), encoder.model_id)
+        ids = [row["id"] for row in claimed]
+        await transaction.execute(update(table).where(table.c.id.in_(ids)).values(vector_store="written"))
     return len(claimed)
+
+
+async def remove_orphan_vectors(engine: AsyncEngine, store: VectorStore, grace_seconds: float = 300.0) -> int:
+    """Delete vectors older than ``grace_seconds`` whose row does not exist; returns how many."""
+    removed, after = 0, None
+    while candidates := await store.ids_older_than(grace_seconds, after=after, limit=1000):
+        after = candidates[-1]
+        async with engine.connect() as connection:
+            rows = set((await connection.execute(select(table.c.id).where(table.c.id.in_(candidates)))).scalars())
+        orphans = [audit_id for audit_id in candidates if audit_id not in rows]
+        if orphans:
+            await store.delete_many(orphans)
+            removed += len(orphans)
+    return removed
 
 
 async def resync_pending(engine: AsyncEngine, store: VectorStore, encoder: Encoder, batch_size: int = 64) -> int:
@@ -63,6 +75,8 @@ async def resync_pending(engine: AsyncEngine, store: VectorStore, encoder: Encod
     total = 0
     while count := await _resync_batch(engine, store, encoder, batch_size):
         total += count
+    if (orphans := await remove_orphan_vectors(engine, store)) > 0:
+        logger.warning("removed %d remediation vectors that had no audit row", orphans)
     return total
 
 

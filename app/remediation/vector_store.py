@@ -45,6 +45,14 @@ VALUES (:audit_id, CAST(:embedding AS vector), :model)
 ON CONFLICT (audit_id) DO UPDATE SET embedding = EXCLUDED.embedding, model = EXCLUDED.model
 """
 
+OLDER_THAN_SQL = """
+SELECT audit_id FROM remediation_audit_vectors
+WHERE created_at < clock_timestamp() - make_interval(secs => :seconds)
+  AND (CAST(:after AS uuid) IS NULL OR audit_id > CAST(:after AS uuid))
+ORDER BY audit_id
+LIMIT :limit
+"""
+
 
 class VectorStore(Protocol):
     @property
@@ -57,6 +65,12 @@ class VectorStore(Protocol):
         ...
 
     async def delete(self, audit_id: UUID) -> None: ...
+
+    async def delete_many(self, audit_ids: list[UUID]) -> None: ...
+
+    async def ids_older_than(self, seconds: float, *, after: UUID | None, limit: int) -> list[UUID]:
+        """Audit ids of vectors stored more than ``seconds`` ago, in id order after ``after``."""
+        ...
 
     async def nearest(
         self, audit_ids: list[UUID], embedding: str, *, top_k: int, min_similarity: float | None
@@ -94,6 +108,20 @@ class PgVectorStore:
             await connection.execute(
                 text("DELETE FROM remediation_audit_vectors WHERE audit_id = :id"), {"id": audit_id}
             )
+
+    async def delete_many(self, audit_ids: list[UUID]) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                text("DELETE FROM remediation_audit_vectors WHERE audit_id = ANY(CAST(:ids AS uuid[]))"),
+                {"ids": audit_ids},
+            )
+
+    async def ids_older_than(self, seconds: float, *, after: UUID | None, limit: int) -> list[UUID]:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(
+                text(OLDER_THAN_SQL), {"seconds": seconds, "after": after, "limit": limit}
+            )
+            return list(result.scalars())
 
     async def nearest(
         self, audit_ids: list[UUID], embedding: str, *, top_k: int, min_similarity: float | None
