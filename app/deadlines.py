@@ -11,6 +11,7 @@ sent, the deadline no longer cancels it, and the answer says what was stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -51,10 +52,9 @@ async def past_commit_point(work: Awaitable[T]) -> T:
     """
     deadline = _deadline.get()
     if deadline is not None:
-        try:
+        # An expired deadline cannot be lifted; the cancellation it sent is absorbed below.
+        with contextlib.suppress(RuntimeError):
             deadline.reschedule(None)
-        except RuntimeError:  # it expired already: the cancellation is on its way, nothing was sent
-            raise asyncio.CancelledError from None
     task = asyncio.ensure_future(work)
     while True:
         try:

@@ -3,15 +3,22 @@
 Each caller's ``write`` returns only after the transaction holding its row has committed, so a
 201 always means durably stored, while a burst of N writers costs one commit instead of N. A
 group that fails on its data is retried row by row, so one bad row fails only its own caller; an
-outage fails the whole group at once (each caller then falls back to the dead letter queue). A caller that is
-cancelled before its group starts is left out; once its group is committing, the row is stored
-(as with any request whose deadline passes after its commit).
+outage fails the whole group at once (each caller then falls back to the dead letter queue).
+
+Groups never mix months: each monthly partition has a lane of its own (its queue and its
+committer), so a partition that is locked or failing delays or queues only its own events.
+
+The commit point: a caller cancelled before its group starts is left out, with nothing stored;
+once its group is committing, the caller waits for the outcome whatever happens to the request
+(``app.deadlines.past_commit_point``), so its answer says what was stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
@@ -19,9 +26,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import audit_events
+from app.deadlines import past_commit_point
 from app.outages import is_outage
 
-Pending = tuple[dict[str, Any], asyncio.Future[None]]
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    row: dict[str, Any]
+    future: asyncio.Future[None]
+    committing: bool = False  # set when its group starts: past the commit point
+
+
+@dataclass(slots=True, eq=False)
+class _Lane:
+    """One month's queue and its committer task."""
+
+    queue: list[Pending] = field(default_factory=list)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    worker: asyncio.Task[None] | None = None
 
 
 class GroupCommitter:
@@ -40,36 +62,49 @@ class GroupCommitter:
         self.max_group = max_group
         self.max_wait = max_wait
         self.group_sizes: list[int] = []  # recent committed group sizes, newest last (bounded)
-        self._queue: list[Pending] = []
-        self._wakeup = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
+        self._lanes: dict[tuple[int, int], _Lane] = {}
 
     async def write(self, row: dict[str, Any]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((row, future))
-        if self._worker is None:
-            self._worker = asyncio.create_task(self._run(), name="audit-group-commit")
-        self._wakeup.set()
-        await future
+        pending = Pending(row, asyncio.get_running_loop().create_future())
+        lane = self._lane(row["event_date"])
+        lane.queue.append(pending)
+        lane.wakeup.set()
+        try:
+            await asyncio.shield(pending.future)
+        except asyncio.CancelledError:
+            if not pending.committing:
+                pending.future.cancel()  # left out of its group: nothing is stored
+                raise
+            await past_commit_point(pending.future)
 
-    async def _run(self) -> None:
+    def _lane(self, day: date) -> _Lane:
+        key = (day.year, day.month)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+            lane.worker = asyncio.create_task(self._run(lane), name=f"audit-group-commit-{day:%Y-%m}")
+        return lane
+
+    async def _run(self, lane: _Lane) -> None:
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            if len(self._queue) < self.max_group:
+            await lane.wakeup.wait()
+            lane.wakeup.clear()
+            if len(lane.queue) < self.max_group:
                 await asyncio.sleep(self.max_wait)  # let the rest of a burst join
-            while self._queue:
-                group = [(row, future) for row, future in self._queue[: self.max_group] if not future.done()]
-                del self._queue[: self.max_group]
+            while lane.queue:
+                group = [pending for pending in lane.queue[: self.max_group] if not pending.future.done()]
+                del lane.queue[: self.max_group]
+                for pending in group:
+                    pending.committing = True
                 if group:
                     await self._commit(group)
 
     async def _commit(self, group: Sequence[Pending]) -> None:
         try:
             async with asyncio.timeout(self.commit_timeout):
-                await self.partitions.ensure(row["event_date"] for row, _ in group)
+                await self.partitions.ensure(pending.row["event_date"] for pending in group)
                 async with self.engine.begin() as transaction:
-                    await transaction.execute(insert(audit_events), [row for row, _ in group])
+                    await transaction.execute(insert(audit_events), [pending.row for pending in group])
         except Exception as error:  # noqa: BLE001 - whatever failed, each caller learns its own outcome
             if len(group) == 1 or is_outage(error):  # an outage fails every row alike
                 _settle(group, error)
@@ -82,19 +117,25 @@ class GroupCommitter:
 
     async def close(self) -> None:
         """Commit what is queued, then stop."""
-        waiting = [pending for pending in self._queue if not pending[1].done()]
-        self._queue.clear()
-        if waiting:
-            await self._commit(waiting)
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+        lanes = list(self._lanes.values())
+        self._lanes.clear()
+        for lane in lanes:
+            waiting = [pending for pending in lane.queue if not pending.future.done()]
+            lane.queue.clear()
+            for pending in waiting:
+                pending.committing = True
+            if waiting:
+                await self._commit(waiting)
+        workers = [lane.worker for lane in lanes if lane.worker is not None]
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 def _settle(group: Sequence[Pending], error: Exception | None) -> None:
-    for _, future in group:
-        if not future.done():
+    for pending in group:
+        if not pending.future.done():
             if error is None:
-                future.set_result(None)
+                pending.future.set_result(None)
             else:
-                future.set_exception(error)
+                pending.future.set_exception(error)
