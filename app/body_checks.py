@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request
 
 from app.errors import InvalidRequest, ValidationFailed
-from app.validation import body_problem, nul_character_paths
+from app.validation import MAX_BODY_DEPTH, body_problem, json_depth_exceeds, nul_character_paths
 
 
 @functools.cache
@@ -59,6 +59,11 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError:
         raise InvalidRequest("the request body is not valid JSON") from None
+    except RecursionError:  # msgspec refuses to nest past the interpreter's recursion limit
+        raise _too_deep() from None
+    # Counting brackets is one C pass: only a body with enough of them can be too deep to walk.
+    if body.count(b"[") + body.count(b"{") > MAX_BODY_DEPTH and json_depth_exceeds(document, MAX_BODY_DEPTH):
+        raise _too_deep()
     # JSON can only carry a NUL escaped, so a body without the escape needs no walk.
     if b"\\u0000" in body and (paths := nul_character_paths(document)):
         raise ValidationFailed(dict.fromkeys(paths, "must not contain NUL (\\u0000) characters"))
@@ -67,3 +72,7 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
         raise InvalidRequest(problem)
     if problem:
         raise ValidationFailed(problem)
+
+
+def _too_deep() -> ValidationFailed:
+    return ValidationFailed({"body": f"is nested deeper than {MAX_BODY_DEPTH} levels"})

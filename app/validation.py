@@ -12,6 +12,10 @@ import msgspec
 # The deepest page a list may ask for: offset pagination costs the database every skipped row.
 MAX_OFFSET = 1_000_000
 
+# No body the API defines nests this deep (event_data allows 10). Refusing deeper documents up
+# front keeps every later recursive step (msgspec, Litestar, our own checks) far from the stack limit.
+MAX_BODY_DEPTH = 64
+
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 
 
@@ -118,16 +122,40 @@ def _struct_of(annotation: Any) -> type[msgspec.Struct] | None:
     return None
 
 
-def nul_character_paths(document: Any, path: str = "") -> list[str]:
-    """Where a decoded JSON document holds a NUL character, which PostgreSQL text cannot store."""
-    if isinstance(document, str):
-        return [path or "body"] if "\x00" in document else []
-    if isinstance(document, dict):
-        found = []
-        for key, value in document.items():
-            child = f"{path}.{key}" if path else str(key)
-            found += [child] if "\x00" in str(key) else nul_character_paths(value, child)
-        return found
-    if isinstance(document, list):
-        return [p for index, item in enumerate(document) for p in nul_character_paths(item, f"{path}[{index}]")]
-    return []
+def json_depth_exceeds(document: Any, limit: int) -> bool:
+    """Whether a decoded JSON document nests deeper than ``limit`` (``[]`` is 1), walked without recursion."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth + 1 > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+# Stands in for the value of a key that itself holds a NUL: the key is reported, not its value.
+_NUL_KEY = object()
+
+
+def nul_character_paths(document: Any) -> list[str]:
+    """Where a decoded JSON document holds a NUL character, which PostgreSQL text cannot store.
+
+    An explicit stack, not recursion: the document may nest as deep as the decoder allows."""
+    found: list[str] = []
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, path = stack.pop()
+        if value is _NUL_KEY:
+            found.append(path)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                found.append(path or "body")
+        elif isinstance(value, dict):
+            for key, child in reversed(value.items()):
+                child_path = f"{path}.{key}" if path else str(key)
+                stack.append((_NUL_KEY if "\x00" in str(key) else child, child_path))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
+    return found
