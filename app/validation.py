@@ -98,6 +98,25 @@ def struct_field_errors(document: dict[str, Any], struct_type: type[msgspec.Stru
     return errors
 
 
+def schema_field_names(annotation: Any) -> set[str]:
+    """Every field name of every Struct that ``annotation`` holds, at any depth (not dict keys)."""
+    names: set[str] = set()
+    seen: set[Any] = set()
+    pending = [annotation]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, type) and issubclass(current, msgspec.Struct):
+            if current in seen:
+                continue
+            seen.add(current)
+            for field in _fields(current):
+                names.add(field.encode_name)
+                pending.append(field.type)
+        else:
+            pending.extend(get_args(current))
+    return names
+
+
 def _convert_error(value: Any, field_type: Any, path: str) -> dict[str, str]:
     try:
         msgspec.convert(value, field_type)
