@@ -11,7 +11,14 @@ from litestar import Request
 
 from app.errors import InvalidRequest, ValidationFailed
 from app.metrics import register_field_names
-from app.validation import MAX_BODY_DEPTH, body_problem, json_depth_exceeds, nul_character_paths, schema_field_names
+from app.validation import (
+    MAX_BODY_DEPTH,
+    allows_none,
+    body_problem,
+    json_depth_exceeds,
+    nul_character_paths,
+    schema_field_names,
+)
 
 
 @functools.cache
@@ -64,7 +71,10 @@ async def check_request_body(request: Request[Any, Any, Any]) -> None:
         return
     body = await request.body()
     if not body.strip():
-        return  # no body: the handler's own signature says whether that is allowed
+        if allows_none(body_type):
+            return  # an optional body (``T | None``): the handler takes None
+        # Checked here, else Litestar names its own parameter ("data") rather than the body.
+        raise ValidationFailed({"body": "a JSON body is required"})
     try:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError:

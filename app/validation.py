@@ -25,7 +25,7 @@ def body_problem(document: Any, body_type: Any) -> str | dict[str, str]:
     A message when it is not the JSON object expected at all (invalid-request), else
     ``{"field.path": "message"}`` for every bad field, empty when the body is good.
     """
-    if document is None and _allows_none(body_type):
+    if document is None and allows_none(body_type):
         return {}
     if _converts(document, body_type):  # the common case, one C call; the walk below only names fields
         return {}
@@ -63,9 +63,10 @@ def _without_items(annotation: Any) -> Any:
     return list[Any]
 
 
-def _allows_none(annotation: Any) -> bool:
+def allows_none(annotation: Any) -> bool:
+    """Whether ``annotation`` (``T | None``, possibly Annotated) admits None: a body that may be absent."""
     if get_origin(annotation) is Annotated:
-        return _allows_none(get_args(annotation)[0])
+        return allows_none(get_args(annotation)[0])
     return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
 
 

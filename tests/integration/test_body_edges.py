@@ -55,3 +55,18 @@ async def test_deep_event_data_is_named_with_its_own_limit(client: httpx.AsyncCl
     assert_client_problem(response)
     assert response.status_code == 400
     assert "body" in response.json()["field_errors"]
+
+
+async def test_a_missing_body_is_named_body_on_every_endpoint_that_requires_one(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    required = [(m, p) for m, p in body_endpoints(app) if not p.endswith("/disable")]  # disable's body is optional
+    assert len(required) >= 6
+    for method, path in required:
+        for content in (b"", b"  \n"):
+            response = await client.request(method, path, content=content, headers={"content-type": "application/json"})
+            assert_client_problem(response)
+            assert response.status_code == 400, (method, path)
+            assert response.json()["field_errors"] == {"body": "a JSON body is required"}, (method, path)
+        bare = await client.request(method, path)  # no content-type either
+        assert bare.json().get("field_errors") == {"body": "a JSON body is required"}, (method, path)
