@@ -8,7 +8,7 @@ bounded whatever clients send.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -52,7 +52,9 @@ DLQ_OVERFLOW_IMMINENT = Gauge("dlq_overflow_imminent", "1 while the dead letter 
 DLQ_DEAD_LETTERS = Gauge("dlq_dead_letters", "Records whose retries are exhausted, awaiting an operator", ["stream"])
 
 _LEADING_INDEX = re.compile(r"^\[\d+\]\.?")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.*]")
+# Field and parameter names of the routes (app.body_checks adds them); "body" names the whole body.
+_KNOWN_NAMES: set[str] = {"body"}
 _REASONS = (
     ("missing", ("required", "missing")),
     ("length", ("length", "characters", "larger than", "at most")),
@@ -63,11 +65,17 @@ _REASONS = (
 )
 
 
+def register_field_names(names: Iterable[str]) -> None:
+    """Record names the API's own schemas and parameters define: only these become label text."""
+    _KNOWN_NAMES.update(names)
+
+
 def field_label(field: str) -> str:
-    """``[3].event_type`` -> ``event_type``; ``filters.custom_labels["team"]`` or
-    ``filters.custom_labels.team`` -> ``filters.custom_labels``: no indexes, no client-chosen keys."""
+    """``[3].event_type`` -> ``event_type``; ``filters.custom_labels["team"]`` -> ``filters.custom_labels``;
+    ``event_data.anykey`` -> ``event_data.*``: no indexes, no client-chosen keys, so a bounded set of series."""
     name = _LEADING_INDEX.sub("", field).split("[", 1)[0]
-    return _UNSAFE.sub("", ".".join(name.split(".")[:2]))[:64] or "body"
+    segments = [s if s in _KNOWN_NAMES else "*" for s in name.split(".")[:2]]
+    return _UNSAFE.sub("", ".".join(segments))[:64] or "body"
 
 
 def failure_reason(message: str) -> str:

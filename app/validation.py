@@ -12,6 +12,10 @@ import msgspec
 # The deepest page a list may ask for: offset pagination costs the database every skipped row.
 MAX_OFFSET = 1_000_000
 
+# No body the API defines nests this deep (event_data allows 10). Refusing deeper documents up
+# front keeps every later recursive step (msgspec, Litestar, our own checks) far from the stack limit.
+MAX_BODY_DEPTH = 64
+
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 
 
@@ -21,7 +25,7 @@ def body_problem(document: Any, body_type: Any) -> str | dict[str, str]:
     A message when it is not the JSON object expected at all (invalid-request), else
     ``{"field.path": "message"}`` for every bad field, empty when the body is good.
     """
-    if document is None and _allows_none(body_type):
+    if document is None and allows_none(body_type):
         return {}
     if _converts(document, body_type):  # the common case, one C call; the walk below only names fields
         return {}
@@ -59,9 +63,10 @@ def _without_items(annotation: Any) -> Any:
     return list[Any]
 
 
-def _allows_none(annotation: Any) -> bool:
+def allows_none(annotation: Any) -> bool:
+    """Whether ``annotation`` (``T | None``, possibly Annotated) admits None: a body that may be absent."""
     if get_origin(annotation) is Annotated:
-        return _allows_none(get_args(annotation)[0])
+        return allows_none(get_args(annotation)[0])
     return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
 
 
@@ -94,6 +99,25 @@ def struct_field_errors(document: dict[str, Any], struct_type: type[msgspec.Stru
     return errors
 
 
+def schema_field_names(annotation: Any) -> set[str]:
+    """Every field name of every Struct that ``annotation`` holds, at any depth (not dict keys)."""
+    names: set[str] = set()
+    seen: set[Any] = set()
+    pending = [annotation]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, type) and issubclass(current, msgspec.Struct):
+            if current in seen:
+                continue
+            seen.add(current)
+            for field in _fields(current):
+                names.add(field.encode_name)
+                pending.append(field.type)
+        else:
+            pending.extend(get_args(current))
+    return names
+
+
 def _convert_error(value: Any, field_type: Any, path: str) -> dict[str, str]:
     try:
         msgspec.convert(value, field_type)
@@ -118,16 +142,40 @@ def _struct_of(annotation: Any) -> type[msgspec.Struct] | None:
     return None
 
 
-def nul_character_paths(document: Any, path: str = "") -> list[str]:
-    """Where a decoded JSON document holds a NUL character, which PostgreSQL text cannot store."""
-    if isinstance(document, str):
-        return [path or "body"] if "\x00" in document else []
-    if isinstance(document, dict):
-        found = []
-        for key, value in document.items():
-            child = f"{path}.{key}" if path else str(key)
-            found += [child] if "\x00" in str(key) else nul_character_paths(value, child)
-        return found
-    if isinstance(document, list):
-        return [p for index, item in enumerate(document) for p in nul_character_paths(item, f"{path}[{index}]")]
-    return []
+def json_depth_exceeds(document: Any, limit: int) -> bool:
+    """Whether a decoded JSON document nests deeper than ``limit`` (``[]`` is 1), walked without recursion."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth + 1 > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+# Stands in for the value of a key that itself holds a NUL: the key is reported, not its value.
+_NUL_KEY = object()
+
+
+def nul_character_paths(document: Any) -> list[str]:
+    """Where a decoded JSON document holds a NUL character, which PostgreSQL text cannot store.
+
+    An explicit stack, not recursion: the document may nest as deep as the decoder allows."""
+    found: list[str] = []
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, path = stack.pop()
+        if value is _NUL_KEY:
+            found.append(path)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                found.append(path or "body")
+        elif isinstance(value, dict):
+            for key, child in reversed(value.items()):
+                child_path = f"{path}.{key}" if path else str(key)
+                stack.append((_NUL_KEY if "\x00" in str(key) else child, child_path))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
+    return found

@@ -40,15 +40,21 @@ class AuditEventRequest(msgspec.Struct, kw_only=True):
 AuditEventBatch = Annotated[list[AuditEventRequest], msgspec.Meta(min_length=1, max_length=500)]
 
 
+# The HTTP status in words, for clients that read the body and not the status line.
+ResponseStatus = Literal["created", "accepted"]
+
+
 class AuditEventResponse(msgspec.Struct):
     event_id: UUID
     event_timestamp: datetime
     message: str
+    status: ResponseStatus
 
 
 class BatchAuditEventResponse(msgspec.Struct):
     event_ids: list[UUID]
     message: str
+    status: ResponseStatus
 
 
 class AuditEvent(AuditEventRequest, kw_only=True, omit_defaults=True):

@@ -17,6 +17,7 @@ from app.audit.schemas import (
     AuditEventsPage,
     BatchAuditEventResponse,
     Pagination,
+    ResponseStatus,
 )
 from app.audit.writer import AuditWriter
 from app.dlq.fallback import WriteStatus
@@ -61,6 +62,10 @@ def stored_row(event: AuditEventRequest, event_id: uuid.UUID) -> dict[str, Any]:
     return row
 
 
+# A stored write answers 201, a queued one 202 (app.audit.controllers): the body says the same.
+_BODY_STATUS: dict[WriteStatus, ResponseStatus] = {"stored": "created", "queued": "accepted"}
+
+
 class AuditRecorder:
     """Writes audit events through the writer, which owns its transactions (and the fallback to
     the dead letter queue): no request session is opened for a write."""
@@ -72,14 +77,18 @@ class AuditRecorder:
     async def record(self, event: AuditEventRequest) -> tuple[AuditEventResponse, WriteStatus]:
         (event_id,), status = await self._store([event], single=True)
         message = "audit event stored" if status == "stored" else "audit event queued for storage"
-        return AuditEventResponse(event_id=event_id, event_timestamp=event.event_timestamp, message=message), status
+        body = AuditEventResponse(
+            event_id=event_id, event_timestamp=event.event_timestamp, message=message, status=_BODY_STATUS[status]
+        )
+        return body, status
 
     async def record_batch(self, events: Sequence[AuditEventRequest]) -> tuple[BatchAuditEventResponse, WriteStatus]:
         """All or nothing: every item is checked before any is written, in one transaction
         (or, when the database is unavailable, one queued record)."""
         event_ids, status = await self._store(events, single=False)
         verb = "stored" if status == "stored" else "queued for storage"
-        return BatchAuditEventResponse(event_ids=event_ids, message=f"{len(event_ids)} audit events {verb}"), status
+        message = f"{len(event_ids)} audit events {verb}"
+        return BatchAuditEventResponse(event_ids=event_ids, message=message, status=_BODY_STATUS[status]), status
 
     async def _store(self, events: Sequence[AuditEventRequest], *, single: bool) -> tuple[list[uuid.UUID], WriteStatus]:
         now = self.clock()

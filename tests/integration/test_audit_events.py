@@ -63,6 +63,7 @@ async def test_every_adr_034_event_type_is_stored_queried_and_found_by_detail(
     assert created.status_code == 201, created.text
     event_id = created.json()["event_id"]
     assert created.json()["message"]
+    assert created.json()["status"] == "created"
 
     by_type = (await client.get(EVENTS, params={"event_type": event_type})).json()
     assert [e["event_id"] for e in by_type["data"]] == [event_id]
@@ -153,6 +154,7 @@ async def test_a_batch_is_stored_whole_in_order(client: httpx.AsyncClient, app: 
     response = await client.post(BATCH, json=batch)
     assert response.status_code == 201, response.text
     ids = response.json()["event_ids"]
+    assert response.json()["status"] == "created"
     assert len(set(ids)) == 500
     assert await stored_count(app) == 500
     first = (await client.get(EVENTS, params={"correlation_id": "batch-0"})).json()["data"][0]

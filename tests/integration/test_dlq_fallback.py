@@ -109,6 +109,7 @@ async def test_a_single_event_is_accepted_with_202_and_stored_once_after_the_out
         assert await queued(dlq_app) == 1
     body = response.json()
     assert body["message"] == "audit event queued for storage"
+    assert body["status"] == "accepted"
     assert body["event_timestamp"] == event["event_timestamp"]
 
     (stored,) = await wait_for(engine, "SELECT * FROM audit_events WHERE event_id = :id", 1, id=UUID(body["event_id"]))
@@ -127,6 +128,7 @@ async def test_a_batch_is_queued_whole_and_stored_in_one_piece(http: httpx.Async
         assert await queued(dlq_app) == 1  # one record: all or nothing
     event_ids = [UUID(event_id) for event_id in response.json()["event_ids"]]
     assert response.json()["message"] == "25 audit events queued for storage"
+    assert response.json()["status"] == "accepted"
 
     stored = await wait_for(engine, "SELECT event_id, correlation_id FROM audit_events", 25)
     assert sorted((r["event_id"], r["correlation_id"]) for r in stored) == sorted(

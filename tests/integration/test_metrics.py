@@ -138,3 +138,34 @@ async def test_metrics_endpoint_serves_every_family_with_bounded_series(
     routes = {s.labels["route"] for s in families["http_requests"].samples}
     assert all(route == "unmatched" or route.startswith("/") for route in routes)
     assert not any(len(route) > 80 for route in routes)
+
+
+def validation_series(text: str) -> set[tuple[str, str]]:
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    return {(s.labels["field"], s.labels["reason"]) for s in families["validation_failures"].samples}
+
+
+async def test_client_chosen_keys_never_become_label_values(client: httpx.AsyncClient) -> None:
+    def rejected(key: str) -> list[tuple[str, object]]:
+        bad = {key: "nul\u0000", f"n{key}": {key: "nul\u0000"}}
+        return [
+            ("/api/v1/audit/events", audit_event_body(event_data=bad)),
+            ("/api/v1/audit/events/batch", [audit_event_body(event_data=bad)]),
+            ("/api/v1/audit/remediations", remediation_body(metadata=bad)),
+            ("/api/v1/workflows", workflow_body(parameters=bad)),
+            ("/api/v1/workflows/search", {key: "nul\u0000"}),
+        ]
+
+    for path, body in rejected("first"):  # the first round creates the collapsed series themselves
+        assert (await client.post(path, json=body)).status_code == 400, path
+    before = validation_series((await client.get("/metrics")).text)
+    for _ in range(20):  # 100 rejected requests, each with fresh keys
+        key = f"k{uuid4().hex}"
+        for path, body in rejected(key):
+            response = await client.post(path, json=body)
+            assert response.status_code == 400, path
+            assert any(key in field for field in response.json()["field_errors"]), path  # the exact path
+    after = validation_series((await client.get("/metrics")).text)
+
+    assert after == before
+    assert {("event_data.*", "length"), ("metadata.*", "length"), ("parameters.*", "length")} <= after
