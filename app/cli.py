@@ -163,6 +163,9 @@ def _migrate(settings: Settings, downgrade_to: str | None) -> int:
             migrate.upgrade(location.url)
     finally:
         location.close()
+    # Alembic's own lines are at WARNING now (app.logs); one line says the command did its work.
+    done = f"rolled back to {downgrade_to}" if downgrade_to else "migrated to the latest revision"
+    print(f"workflow-search: database {done}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from litestar.datastructures import State
+from platformdirs import RuntimeDirWarning
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.settings import Settings
@@ -34,10 +36,15 @@ def start_embedded(pgdata: Path) -> Any:
 
     Blocking; callers on the event loop run it in a worker thread.
     """
-    from pgserver.postgres_server import get_server  # noqa: PLC0415 - heavy, and only the embedded default needs it
-
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    return get_server(pgdata, cleanup_mode="stop")
+    # Importing pgserver asks platformdirs for a runtime directory (its lock file). Without
+    # XDG_RUNTIME_DIR (containers, cron, CI) platformdirs falls back to /tmp/runtime-<uid> and
+    # warns with a traceback line on every start; the fallback is fine, the warning is noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeDirWarning)
+        from pgserver.postgres_server import get_server  # noqa: PLC0415 - heavy, and only the embedded default needs it
+
+        return get_server(pgdata, cleanup_mode="stop")
 
 
 def asyncpg_url(url: str) -> str:

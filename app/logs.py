@@ -9,6 +9,7 @@ every line a request writes.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any, Literal, TextIO
 
@@ -17,6 +18,21 @@ import structlog
 from app.observability import add_request_context
 
 LogFormat = Literal["auto", "json", "console"]
+
+# Libraries whose INFO lines are their own internals (pgserver's pg_ctl command lines and
+# readiness polls, Alembic's plugin set-up, model and HTTP client chatter): an operator
+# needs their warnings, not a narration. DEBUG brings them back for troubleshooting.
+QUIET_LIBRARIES = (
+    "pgserver",
+    "alembic",
+    "sentence_transformers",
+    "transformers",
+    "huggingface_hub",
+    "httpx",
+    "httpcore",
+    "filelock",
+    "urllib3",
+)
 
 
 def shared_processors() -> list[Any]:
@@ -59,3 +75,10 @@ def configure_logging(level: str, fmt: LogFormat, stream: TextIO | None = None) 
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []  # propagate to the root handler instead
+    quiet = logging.NOTSET if level == "DEBUG" else logging.WARNING
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
+    if level != "DEBUG":
+        # transformers draws a "Loading weights" progress bar on stderr (a log file gets every
+        # frame); it reads this switch when first imported, which is after logging is set up.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
