@@ -8,9 +8,8 @@ outage fails the whole group at once (each caller then falls back to the dead le
 Groups never mix months: each monthly partition has a lane of its own (its queue and its
 committer), so a partition that is locked or failing delays or queues only its own events.
 
-The commit point: a caller cancelled before its group starts is left out, with nothing stored;
-once its group is committing, the caller waits for the outcome whatever happens to the request
-(``app.deadlines.past_commit_point``), so its answer says what was stored.
+A caller cancelled before its group starts is left out, with nothing stored; once its group is
+committing, the row may be stored after its caller gave up (a replay then skips it by its key).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import audit_events
-from app.deadlines import past_commit_point
 from app.outages import is_outage
 
 
@@ -69,13 +67,7 @@ class GroupCommitter:
         lane = self._lane(row["event_date"])
         lane.queue.append(pending)
         lane.wakeup.set()
-        try:
-            await asyncio.shield(pending.future)
-        except asyncio.CancelledError:
-            if not pending.committing:
-                pending.future.cancel()  # left out of its group: nothing is stored
-                raise
-            await past_commit_point(pending.future)
+        await pending.future  # a cancelled caller's future is skipped by a group not yet started
 
     def _lane(self, day: date) -> _Lane:
         key = (day.year, day.month)
