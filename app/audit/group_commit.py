@@ -32,7 +32,6 @@ from app.outages import is_outage
 class Pending:
     row: dict[str, Any]
     future: asyncio.Future[None]
-    committing: bool = False  # set when its group starts: past the commit point
 
 
 @dataclass(slots=True, eq=False)
@@ -86,8 +85,6 @@ class GroupCommitter:
             while lane.queue:
                 group = [pending for pending in lane.queue[: self.max_group] if not pending.future.done()]
                 del lane.queue[: self.max_group]
-                for pending in group:
-                    pending.committing = True
                 if group:
                     await self._commit(group)
 
@@ -114,8 +111,6 @@ class GroupCommitter:
         for lane in lanes:
             waiting = [pending for pending in lane.queue if not pending.future.done()]
             lane.queue.clear()
-            for pending in waiting:
-                pending.committing = True
             if waiting:
                 await self._commit(waiting)
         workers = [lane.worker for lane in lanes if lane.worker is not None]
