@@ -4,8 +4,10 @@ Cancelling the handler's task cancels the database statement it awaits (asyncpg 
 PostgreSQL a cancel request) and the per-request session rolls the transaction back, so a
 timed-out request leaves nothing behind. The client gets 504 ``request-timeout``.
 
+Steps inside a request have budgets of their own (``step_budget``), cut from what it has left.
+
 The exception is a write past its commit point (``past_commit_point``): once its COMMIT has been
-sent, the deadline no longer cancels it, and the answer says what was stored.
+sent, neither the deadline nor a step's budget cancels it, and the answer says what was stored.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import TypeVar
 
@@ -32,6 +34,8 @@ T = TypeVar("T")
 
 # The current request's deadline (its asyncio timeout); None outside a request.
 _deadline: ContextVar[asyncio.Timeout | None] = ContextVar("request_deadline", default=None)
+# The budgets of the steps now running in this task, outermost first.
+_budgets: ContextVar[tuple[asyncio.Timeout, ...]] = ContextVar("step_budgets", default=())
 
 
 def time_left() -> float | None:
@@ -42,19 +46,31 @@ def time_left() -> float | None:
     return None if when is None else max(when - asyncio.get_running_loop().time(), 0.0)
 
 
+@contextlib.asynccontextmanager
+async def step_budget(seconds: float) -> AsyncIterator[None]:
+    """``asyncio.timeout(seconds)`` for one step, lifted like the deadline at a commit point."""
+    async with asyncio.timeout(seconds) as budget:
+        token = _budgets.set((*_budgets.get(), budget))
+        try:
+            yield
+        finally:
+            _budgets.reset(token)
+
+
 async def past_commit_point(work: Awaitable[T]) -> T:
     """Run ``work``, which starts by sending a COMMIT, to its end whatever happens to the request.
 
     Before this call a passed deadline or a cancellation rolls everything back (504, nothing
-    stored). From here on the outcome is decided by the database, so the request's deadline is
-    lifted (``work`` bounds its own steps) and a cancellation waits for ``work`` instead of
-    abandoning it halfway: the answer then tells what was stored, even past the deadline.
+    stored). From here on the outcome is decided by the database, so the request's deadline and
+    the budgets of the steps around are lifted (``work`` bounds its own steps) and a cancellation
+    waits for ``work`` instead of abandoning it halfway: the answer then tells what was stored,
+    even past the deadline.
     """
-    deadline = _deadline.get()
-    if deadline is not None:
-        # An expired deadline cannot be lifted; the cancellation it sent is absorbed below.
-        with contextlib.suppress(RuntimeError):
-            deadline.reschedule(None)
+    for timeout in (_deadline.get(), *_budgets.get()):
+        if timeout is not None:
+            # An expired timeout cannot be lifted; the cancellation it sent is absorbed below.
+            with contextlib.suppress(RuntimeError):
+                timeout.reschedule(None)
     task = asyncio.ensure_future(work)
     while True:
         try:

@@ -8,8 +8,12 @@ outage fails the whole group at once (each caller then falls back to the dead le
 Groups never mix months: each monthly partition has a lane of its own (its queue and its
 committer), so a partition that is locked or failing delays or queues only its own events.
 
-A caller cancelled before its group starts is left out, with nothing stored; once its group is
-committing, the row may be stored after its caller gave up (a replay then skips it by its key).
+The commit point is the moment the group's COMMIT is sent. A caller cancelled (its deadline,
+its step budget, its client gone) before it is left out: a group not yet started skips it, and a
+group that already inserted its row deletes it again before committing. A caller cancelled after
+it waits for the COMMIT (``app.deadlines.past_commit_point``), so its answer says what was
+stored. Between the last check for callers gone and the COMMIT there is no await, so no caller
+can leave unseen.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import audit_events
+from app.deadlines import past_commit_point
 from app.outages import is_outage
 
 
@@ -32,6 +38,7 @@ from app.outages import is_outage
 class Pending:
     row: dict[str, Any]
     future: asyncio.Future[None]
+    committing: bool = False  # past the commit point: the caller waits for the outcome
 
 
 @dataclass(slots=True, eq=False)
@@ -66,7 +73,13 @@ class GroupCommitter:
         lane = self._lane(row["event_date"])
         lane.queue.append(pending)
         lane.wakeup.set()
-        await pending.future  # a cancelled caller's future is skipped by a group not yet started
+        try:
+            await asyncio.shield(pending.future)
+        except asyncio.CancelledError:
+            if not pending.committing:
+                pending.future.cancel()  # left out of its group: nothing is stored
+                raise
+            await past_commit_point(pending.future)
 
     def _lane(self, day: date) -> _Lane:
         key = (day.year, day.month)
@@ -92,14 +105,21 @@ class GroupCommitter:
         try:
             async with asyncio.timeout(self.commit_timeout):
                 await self.partitions.ensure(pending.row["event_date"] for pending in group)
-                async with self.engine.begin() as transaction:
-                    await transaction.execute(insert(audit_events), [pending.row for pending in group])
+                async with self.engine.connect() as connection:
+                    await connection.begin()
+                    await connection.execute(insert(audit_events), [pending.row for pending in group])
+                    await _leave_out_the_gone(connection, group)
+                    for pending in group:
+                        pending.committing = True
+                    await connection.commit()
         except Exception as error:  # noqa: BLE001 - whatever failed, each caller learns its own outcome
             if len(group) == 1 or is_outage(error):  # an outage fails every row alike
                 _settle(group, error)
                 return
-            for pending in group:  # isolate the failure: each row alone
-                await self._commit([pending])
+            for pending in group:  # isolate the failure: each row alone, its caller still free to leave
+                if not pending.future.done():
+                    pending.committing = False
+                    await self._commit([pending])
             return
         self.group_sizes = [*self.group_sizes[-999:], len(group)]
         _settle(group, None)
@@ -117,6 +137,19 @@ class GroupCommitter:
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+
+
+async def _leave_out_the_gone(connection: AsyncConnection, group: Sequence[Pending]) -> None:
+    """Delete the rows whose callers gave up, until none is left to delete (each DELETE is an
+    await, during which another caller may leave)."""
+    deleted: set[int] = set()
+    while gone := [pending for pending in group if pending.future.done() and id(pending) not in deleted]:
+        ids = [pending.row["event_id"] for pending in gone]
+        days = {pending.row["event_date"] for pending in gone}  # prunes to the group's partition
+        await connection.execute(
+            delete(audit_events).where(audit_events.c.event_id.in_(ids), audit_events.c.event_date.in_(days))
+        )
+        deleted.update(id(pending) for pending in gone)
 
 
 def _settle(group: Sequence[Pending], error: Exception | None) -> None:

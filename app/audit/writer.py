@@ -2,6 +2,12 @@
 
 The writer owns its transactions (not the request's session) because the answer depends on
 whether the commit happened: 201 when stored, 202 when queued, 500 when neither.
+
+The commit point is the moment the COMMIT is sent (``app.deadlines.past_commit_point``). Before
+it, a cancellation or a passed deadline rolls the write back: 504, nothing stored, nothing
+queued. From it on, the COMMIT is seen through within the write timeout, and the answer tells
+what was stored: 201, or 202 when the COMMIT failed or did not answer and the write was queued
+(a replay skips what did commit, by its key, so it is stored once).
 """
 
 from __future__ import annotations
@@ -10,23 +16,26 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit.group_commit import GroupCommitter
 from app.audit.notifications import NotificationAudit, NotificationAuditRepository
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import AuditRepository
+from app.deadlines import past_commit_point
 from app.dlq.fallback import Fallback, WriteStatus
 from app.dlq.replay import events_payload, notification_payload
 from app.metrics import AUDIT_LAG, AUDIT_TRACES, WRITE_DURATION, WRITES
 from app.outages import is_outage
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class AuditWriter:
@@ -57,8 +66,7 @@ class AuditWriter:
                 await self.group_commit.write(rows[0])
                 return
             await self.partitions.ensure(row["event_date"] for row in rows)
-            async with self.engine.begin() as connection:
-                await AuditRepository(connection).insert_many(rows)
+            await self._in_transaction(lambda connection: AuditRepository(connection).insert_many(rows))
 
         categories = [row["event_category"] for row in rows]
         started = time.perf_counter()
@@ -76,8 +84,10 @@ class AuditWriter:
 
         async def attempt() -> None:
             nonlocal stored
-            async with self.engine.begin() as connection:
-                stored = await NotificationAuditRepository(connection).insert(msgspec.structs.asdict(notification))
+            values = msgspec.structs.asdict(notification)
+            stored = await self._in_transaction(
+                lambda connection: NotificationAuditRepository(connection).insert(values)
+            )
 
         started = time.perf_counter()
         try:
@@ -87,6 +97,18 @@ class AuditWriter:
             raise
         _observe("notification_audit", ["notification"], status, [notification.sent_at], started)
         return stored if status == "stored" else None
+
+    async def _in_transaction(self, write: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``write`` in a transaction of its own, then its COMMIT, past the commit point."""
+        async with self.engine.connect() as connection:
+            await connection.begin()
+            result = await write(connection)
+            await past_commit_point(self._commit(connection))
+            return result
+
+    async def _commit(self, connection: AsyncConnection) -> None:
+        async with asyncio.timeout(self.fallback.write_timeout):
+            await connection.commit()
 
 
 def _observe(

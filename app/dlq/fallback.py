@@ -2,8 +2,10 @@
 
 Only an outage falls back: the database unreachable, too slow, or out of connections. A
 write the database refuses on its merits (a conflict, bad data) fails as it would anyway, and
-a cancelled request is never queued behind its client's back. The queue write has a deadline
-of its own, cut from what the request has left, never from a deadline that has already passed.
+a cancelled request is never queued behind its client's back. The database attempt gets half
+of what the request has left, so the queue keeps its share; the queue write, once sent, is seen
+through within the queue's own timeout (``app.deadlines.past_commit_point``), so the answer is
+202 for a record that was queued, never 504.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from app.deadlines import time_left
+from app.deadlines import past_commit_point, step_budget, time_left
 from app.dlq.alerts import observe_depth
 from app.dlq.queue import DeadLetterQueue, QueueError, Stream
 from app.errors import StorageUnavailable
@@ -44,7 +46,8 @@ class Fallback:
         Raises StorageUnavailable when both failed: nothing was accepted.
         """
         try:
-            async with asyncio.timeout(self.database_budget()):
+            # Lifted once the attempt passes its commit point: a COMMIT sent is seen through.
+            async with step_budget(self.database_budget()):
                 await attempt()
         except Exception as error:
             if not is_outage(error):
@@ -52,11 +55,16 @@ class Fallback:
             database_error: Exception = error
         else:
             return "stored"
-        remaining = time_left()
-        queue_budget = self.queue_timeout if remaining is None else max(min(self.queue_timeout, remaining), 0.05)
+
+        async def enqueue() -> int:
+            async with asyncio.timeout(self.queue_timeout):
+                return await self.queue.enqueue(stream, payload())
+
         try:
-            async with asyncio.timeout(queue_budget):
-                depth = await self.queue.enqueue(stream, payload())
+            # The enqueue is this path's commit point: once sent, the record may be queued, so
+            # the answer waits for its outcome (within the queue's own timeout, whatever the
+            # request has left) rather than claim 504 or 500 for a record that will be stored.
+            depth = await past_commit_point(enqueue())
         except (QueueError, TimeoutError) as queue_error:
             logger.error(  # noqa: TRY400 - both errors are named; a traceback would add nothing
                 "database write failed (%s) and the dead letter queue refused it (%s)",
