@@ -2,7 +2,8 @@
 
 The pgvector store can live in the service's own database (its writes then join the caller's
 transaction, so both commit or neither does) or in another one (``VECTOR_DATABASE_URL``; its
-writes commit on their own, and the coordinator removes one whose PostgreSQL row did not commit).
+writes commit on their own; the dual write's order of steps keeps both stores consistent, and the
+re-sync repairs what a crash leaves between them).
 """
 
 from __future__ import annotations
@@ -64,12 +65,14 @@ class VectorStore(Protocol):
         """Store one vector (pgvector text form); ``transaction`` is the caller's, used when shared."""
         ...
 
-    async def delete(self, audit_id: UUID) -> None: ...
-
     async def delete_many(self, audit_ids: list[UUID]) -> None: ...
 
     async def ids_older_than(self, seconds: float, *, after: UUID | None, limit: int) -> list[UUID]:
         """Audit ids of vectors stored more than ``seconds`` ago, in id order after ``after``."""
+        ...
+
+    async def existing(self, audit_ids: list[UUID]) -> set[UUID]:
+        """Which of ``audit_ids`` have a vector."""
         ...
 
     async def nearest(
@@ -103,12 +106,6 @@ class PgVectorStore:
         async with self.engine.begin() as connection:
             await connection.execute(text(WRITE_SQL), values)
 
-    async def delete(self, audit_id: UUID) -> None:
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                text("DELETE FROM remediation_audit_vectors WHERE audit_id = :id"), {"id": audit_id}
-            )
-
     async def delete_many(self, audit_ids: list[UUID]) -> None:
         async with self.engine.begin() as connection:
             await connection.execute(
@@ -122,6 +119,14 @@ class PgVectorStore:
                 text(OLDER_THAN_SQL), {"seconds": seconds, "after": after, "limit": limit}
             )
             return list(result.scalars())
+
+    async def existing(self, audit_ids: list[UUID]) -> set[UUID]:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(
+                text("SELECT audit_id FROM remediation_audit_vectors WHERE audit_id = ANY(CAST(:ids AS uuid[]))"),
+                {"ids": audit_ids},
+            )
+            return set(result.scalars())
 
     async def nearest(
         self, audit_ids: list[UUID], embedding: str, *, top_k: int, min_similarity: float | None

@@ -57,14 +57,14 @@ class FaultyStore:
             raise ConnectionError("vector store unavailable")
         await self.real.write(transaction, audit_id, embedding, model)
 
-    async def delete(self, audit_id: UUID) -> None:
-        await self.real.delete(audit_id)
-
     async def delete_many(self, audit_ids: list[UUID]) -> None:
         await self.real.delete_many(audit_ids)
 
     async def ids_older_than(self, seconds: float, *, after: UUID | None, limit: int) -> list[UUID]:
         return await self.real.ids_older_than(seconds, after=after, limit=limit)
+
+    async def existing(self, audit_ids: list[UUID]) -> set[UUID]:
+        return await self.real.existing(audit_ids)
 
 
 @pytest.fixture
