@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
@@ -17,6 +18,7 @@ from app.audit.partitions import PartitionKeeper
 from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
 from tests.factories import audit_event_body
+from tests.faults import trigger_fault
 
 LOCKED, OPEN = datetime(2025, 1, 15, 12, tzinfo=UTC), datetime(2025, 2, 15, 12, tzinfo=UTC)
 EVENTS = "/api/v1/audit/events"
@@ -71,3 +73,58 @@ async def test_a_locked_partition_delays_only_its_own_events_and_reads_of_other_
     async with engine.connect() as connection:
         stored = await connection.scalar(text("SELECT count(*) FROM audit_events_y2025m01"))
     assert stored == 4  # every delayed event is stored, once
+
+
+async def _stored_ids(app: Litestar) -> set[uuid.UUID]:
+    async with app.state.engine.connect() as connection:
+        return set((await connection.execute(text("SELECT event_id FROM audit_events"))).scalars())
+
+
+async def test_a_caller_gone_while_its_group_inserts_is_left_out_of_the_commit(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    """The group's INSERT waits on a lock; one caller gives up meanwhile: its row is deleted
+    again before the COMMIT, the other caller's row is stored."""
+    engine = app.state.engine
+    partitions = PartitionKeeper(engine)
+    await partitions.ensure([OPEN.date()])
+    committer = GroupCommitter(engine, partitions, commit_timeout=30.0)
+    staying, leaving = row(OPEN), row(OPEN)
+    try:
+        async with engine.connect() as locker:
+            await locker.begin()
+            await locker.execute(text("LOCK TABLE audit_events_y2025m02 IN SHARE MODE"))  # blocks INSERT
+            stays = asyncio.create_task(committer.write(staying))
+            leaves = asyncio.create_task(committer.write(leaving))
+            await asyncio.sleep(0.2)  # both are in one group, its INSERT waiting for the lock
+            leaves.cancel()
+            await asyncio.sleep(0.05)
+            await locker.rollback()
+        await stays
+        with pytest.raises(asyncio.CancelledError):
+            await leaves
+    finally:
+        await committer.close()
+    assert await _stored_ids(app) == {staying["event_id"]}
+
+
+async def test_a_caller_cancelled_during_its_groups_commit_waits_and_is_told_it_is_stored(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    engine = app.state.engine
+    partitions = PartitionKeeper(engine)
+    await partitions.ensure([OPEN.date()])
+    committer = GroupCommitter(engine, partitions, commit_timeout=30.0)
+    slow_commit = "PERFORM pg_sleep(0.5); RETURN NULL;"  # the COMMIT takes half a second
+    event = row(OPEN)
+    try:
+        async with trigger_fault(
+            engine, "slow_commit", table="audit_events_y2025m02", event="INSERT", body=slow_commit, at_commit=True
+        ):
+            write = asyncio.create_task(committer.write(event))
+            await asyncio.sleep(0.25)  # the COMMIT is under way
+            write.cancel()
+            await write  # no CancelledError: the write is past its commit point, and stored
+    finally:
+        await committer.close()
+    assert await _stored_ids(app) == {event["event_id"]}

@@ -197,8 +197,8 @@ async def _ids(engine: AsyncEngine, sql: str) -> set[UUID]:
         return set((await connection.execute(text(sql))).scalars())
 
 
-RACE_WRITES = 1000
-RACE_DISCONNECTS = 100
+RACE_WRITES = 2000  # the acceptance: at least 2,000 writes and 200 disconnects per mode
+RACE_DISCONNECTS = 200
 
 
 LATENCY_SAMPLES = 64
