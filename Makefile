@@ -52,6 +52,7 @@ bench-quick: $(LOAD_BENCH_STAMP)
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy

@@ -122,6 +122,7 @@ def _serve(settings: Settings) -> int:
 
     from app.access import AccessConfigError, is_loopback, load_tokens  # noqa: PLC0415
     from app.factory import create_app  # noqa: PLC0415
+    from app.lifecycle import Lifecycle  # noqa: PLC0415
     from app.server import GracefulServer  # noqa: PLC0415
 
     try:
@@ -137,7 +138,8 @@ def _serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_app(settings)
+    lifecycle = Lifecycle()
+    app = create_app(settings, lifecycle=lifecycle)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -147,7 +149,7 @@ def _serve(settings: Settings) -> int:
         access_log=False,  # app.observability writes one line per request, with its id
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
-    GracefulServer(config, app.state.lifecycle, settings.shutdown_propagation_seconds).run()
+    GracefulServer(config, lifecycle, settings.shutdown_propagation_seconds).run()
     return 0
 
 

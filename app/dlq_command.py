@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from app.audit.partitions import PartitionKeeper
+from app.audit.replay import AuditReplayer
 from app.database import create_engine, locate_database
 from app.dlq.backends import chosen_backend, open_dead_letter_queue
 from app.dlq.queue import STREAMS, DeadLetterQueue, QueueError
@@ -93,7 +95,8 @@ async def _replay(settings: Settings, *, dead_letters: bool) -> dict[str, int]:
     queue: DeadLetterQueue = await open_dead_letter_queue(settings)
     try:
         revived = sum([await queue.revive(stream) for stream in STREAMS]) if dead_letters else 0
-        report = await replay_worker(settings, queue, engine).replay_due(drain=True)
+        replayer = AuditReplayer(engine, PartitionKeeper(engine))
+        report = await replay_worker(settings, queue, replayer).replay_due(drain=True)
         queued = sum([await queue.depth(stream) for stream in STREAMS])
     finally:
         await queue.close()

@@ -112,7 +112,8 @@ def problem_response(
     field_errors: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response[Problem]:
-    base = request.app.state.settings.problem_base_url.rstrip("/")
+    # Typed as Runtime in app.runtime, which imports the capabilities that import this module.
+    base = str(request.app.state.runtime.settings.problem_base_url).rstrip("/")
     body = Problem(
         type=f"{base}/{slug}",
         title=title,

@@ -9,21 +9,19 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio.to_thread
 from litestar import Litestar
-from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access import AccessToken, access_middleware, load_tokens
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
 from app.audit.partitions import PartitionKeeper
+from app.audit.replay import AuditReplayer
 from app.audit.self_audit import SearchAuditWriter
 from app.audit.writer import AuditWriter
 from app.body_checks import check_request_body
-from app.database import create_engine, create_sessionmaker, locate_database, provide_db_session
+from app.database import create_engine, create_sessionmaker, locate_database
 from app.deadlines import deadline_middleware
 from app.dlq.runtime import DeadLetterRuntime
 from app.embedding_runtime import EmbeddingRuntime
@@ -37,6 +35,7 @@ from app.ratelimit import TokenBuckets, rate_limit_middleware
 from app.remediation.controllers import RemediationAuditController
 from app.remediation.resync import keep_in_sync
 from app.remediation.vector_store import open_vector_store
+from app.runtime import RUNTIME_DEPENDENCIES, Runtime, set_runtime
 from app.settings import Settings, load_settings
 from app.workflows.controllers import WorkflowController
 from embeddings.model import Encoder
@@ -49,79 +48,81 @@ async def cancel_and_wait(task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def open_audit_storage(
-    state: State, settings: Settings, engine: AsyncEngine, partitions: PartitionKeeper, stack: AsyncExitStack
-) -> DeadLetterRuntime:
-    """The audit write path: group commit, the dead letter queue behind it, and the writer."""
-    dead_letters = await DeadLetterRuntime.open(settings, engine)
+async def open_runtime(
+    settings: Settings,
+    lifecycle: Lifecycle,
+    embeddings: EmbeddingRuntime,
+    encoder: Encoder | None,
+    stack: AsyncExitStack,
+) -> Runtime:
+    """Open everything the service holds, each closer pushed on ``stack`` as it is acquired, so
+    that closing the stack tears down in the reverse order, the one read here from the bottom up."""
+    location = await anyio.to_thread.run_sync(locate_database, settings)
+    stack.push_async_callback(anyio.to_thread.run_sync, location.close)
+    engine = create_engine(location.url, settings)
+    stack.push_async_callback(engine.dispose)
+    POOL.engines.append(engine)
+    stack.callback(POOL.engines.remove, engine)
+    await embeddings.check_dimension(engine)
+
+    partitions = PartitionKeeper(engine)
+    await partitions.ensure_ahead()
+    stack.push_async_callback(
+        cancel_and_wait, asyncio.create_task(partitions.keep_ahead(), name="audit-partition-upkeep")
+    )
+    dead_letters = await DeadLetterRuntime.open(settings, AuditReplayer(engine, partitions))
     stack.push_async_callback(dead_letters.close)
     group_commit = GroupCommitter(engine, partitions, commit_timeout=settings.audit_write_timeout_seconds)
     stack.push_async_callback(group_commit.close)
-    state.dead_letters = dead_letters
-    state.audit_partitions = partitions
-    state.audit_group_commit = group_commit
-    state.audit_writer = AuditWriter(engine, partitions, group_commit, dead_letters.fallback)
-    return dead_letters
+    audit_writer = AuditWriter(engine, partitions, group_commit, dead_letters.fallback)
+
+    vectors = await open_vector_store(settings, engine, stack)
+    if settings.remediation_resync_interval_seconds > 0:
+        resync = keep_in_sync(engine, vectors, embeddings.current_encoder, settings.remediation_resync_interval_seconds)
+        stack.push_async_callback(cancel_and_wait, asyncio.create_task(resync, name="remediation-vector-resync"))
+
+    # Started last, stopped first: the drain stores what the writers above left queued.
+    dead_letters.start()
+    stack.push_async_callback(dead_letters.stop_and_drain)
+    search_audit = SearchAuditWriter(audit_writer)
+    search_audit.start()
+    stack.push_async_callback(search_audit.close)
+    embeddings.start(engine, encoder)
+    stack.push_async_callback(embeddings.close)
+    return Runtime(
+        settings=settings,
+        lifecycle=lifecycle,
+        embeddings=embeddings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        dead_letters=dead_letters,
+        audit_writer=audit_writer,
+        search_audit=search_audit,
+        remediation_vectors=vectors,
+    )
 
 
-def create_app(settings: Settings | None = None, *, encoder: Encoder | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, encoder: Encoder | None = None, lifecycle: Lifecycle | None = None
+) -> Litestar:
     """The service. ``encoder``: an already loaded model (tests load it once per session);
-    without it the configured model loads in the background after start-up."""
+    without it the configured model loads in the background after start-up. ``lifecycle``: the
+    phase the server that runs the app watches (``app.server``)."""
     settings = settings or load_settings()
+    lifecycle = lifecycle or Lifecycle()
     tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
     embeddings = EmbeddingRuntime(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        lifecycle: Lifecycle = app.state.lifecycle
-        location = await anyio.to_thread.run_sync(locate_database, settings)
-        engine = create_engine(location.url, settings)
-        POOL.engines.append(engine)
-        upkeep: asyncio.Task[None] | None = None
-        stack = AsyncExitStack()
-        search_audit: SearchAuditWriter | None = None
-        dead_letters: DeadLetterRuntime | None = None
-        try:
-            await embeddings.check_dimension(engine)
-            partitions = PartitionKeeper(engine)
-            await partitions.ensure_ahead()
-            upkeep = asyncio.create_task(partitions.keep_ahead(), name="audit-partition-upkeep")
-            dead_letters = await open_audit_storage(app.state, settings, engine, partitions, stack)
-            app.state.engine = engine
-            app.state.sessionmaker = create_sessionmaker(engine)
-            app.state.remediation_vectors = await open_vector_store(settings, engine, stack)
-            if settings.remediation_resync_interval_seconds > 0:
-                resync = asyncio.create_task(
-                    keep_in_sync(
-                        engine,
-                        app.state.remediation_vectors,
-                        embeddings.current_encoder,
-                        settings.remediation_resync_interval_seconds,
-                    ),
-                    name="remediation-vector-resync",
-                )
-                stack.push_async_callback(cancel_and_wait, resync)
-            search_audit = SearchAuditWriter(app.state.audit_writer)
-            search_audit.start()
-            app.state.search_audit = search_audit
-            dead_letters.start()
-            embeddings.start(engine, encoder)
-            lifecycle.phase = "serving"
-            yield
-        finally:
-            # Requests are done (the server let in-flight ones finish); store what is left.
-            lifecycle.phase = "shutting_down"
-            if upkeep is not None:
-                upkeep.cancel()
-            if search_audit is not None:
-                await search_audit.close()
-            await embeddings.close()
-            if dead_letters is not None:
-                await dead_letters.stop_and_drain()
-            await stack.aclose()
-            POOL.engines.remove(engine)
-            await engine.dispose()
-            await anyio.to_thread.run_sync(location.close)
+        async with AsyncExitStack() as stack:
+            try:
+                set_runtime(app, await open_runtime(settings, lifecycle, embeddings, encoder, stack))
+                lifecycle.phase = "serving"
+                yield
+            finally:
+                # Requests are done (the server let in-flight ones finish); store what is left.
+                lifecycle.phase = "shutting_down"
 
     application = Litestar(
         route_handlers=[
@@ -132,12 +133,11 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             HealthController,
             MetricsController,
         ],
-        dependencies={"db_session": Provide(provide_db_session)},
+        dependencies=RUNTIME_DEPENDENCIES,
         before_request=check_request_body,
         middleware=[deadline_middleware(settings)],
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
         lifespan=[lifespan],
-        state=State({"settings": settings, "lifecycle": Lifecycle(), "embeddings": embeddings}),
         request_max_body_size=settings.max_request_body_bytes,
         openapi_config=OpenAPIConfig(
             title="workflow-search",

@@ -6,12 +6,11 @@ import asyncio
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy import text
 
 from app.dlq.runtime import DeadLetterRuntime
-from app.embedding_runtime import EmbeddingRuntime
-from app.lifecycle import Lifecycle
+from app.runtime import Runtime
 
 PROBE_TIMEOUT_SECONDS = 2.0
 
@@ -34,25 +33,22 @@ class ReadinessStatus(msgspec.Struct, omit_defaults=True):
     model_error: str | None = None
 
 
-async def dead_letter_queue_status(state: State) -> str:
+async def dead_letter_queue_status(dead_letters: DeadLetterRuntime) -> str:
     """Whether the dead letter queue answers. Its loss degrades the service but does not make it
     unready: writes still go to the database; only the fallback is missing."""
-    runtime: DeadLetterRuntime | None = getattr(state, "dead_letters", None)
-    if runtime is None:
-        return "unknown"
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            await runtime.queue.ping()
+            await dead_letters.queue.ping()
     except Exception:  # noqa: BLE001 - any failure means unreachable
         return "unreachable"
     return "connected"
 
 
-async def database_reachable(state: State) -> str | None:
+async def database_reachable(runtime: Runtime) -> str | None:
     """None when ``SELECT 1`` answers within the probe timeout, else why not."""
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            async with state.engine.connect() as connection:
+            async with runtime.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
     except TimeoutError:
         return "database did not answer in time"
@@ -66,17 +62,16 @@ class HealthController(Controller):
     tags = ["Health"]  # noqa: RUF012
 
     @get(operation_id="healthCheck", summary="Overall health check", cache=False)
-    async def health(self, state: State) -> Response[HealthStatus]:
-        error = await database_reachable(state)
+    async def health(self, runtime: NamedDependency[Runtime]) -> Response[HealthStatus]:
+        error = await database_reachable(runtime)
         if error is None:
             return Response(HealthStatus(status="healthy", database="connected"))
         return Response(HealthStatus(status="unhealthy", database="unreachable", error=error), status_code=503)
 
     @get("/ready", operation_id="readinessCheck", summary="Readiness check", cache=False)
-    async def ready(self, state: State) -> Response[ReadinessStatus]:
-        lifecycle: Lifecycle = state.lifecycle
-        embeddings: EmbeddingRuntime = state.embeddings
-        error = await database_reachable(state)
+    async def ready(self, runtime: NamedDependency[Runtime]) -> Response[ReadinessStatus]:
+        lifecycle, embeddings = runtime.lifecycle, runtime.embeddings
+        error = await database_reachable(runtime)
         checks = (("lifecycle", not lifecycle.serving), ("database", error), ("model", not embeddings.ready))
         failed = [name for name, bad in checks if bad]
         body = ReadinessStatus(
@@ -88,7 +83,7 @@ class HealthController(Controller):
             dimension=embeddings.dimension,
             failed=failed,
             model_error=embeddings.error,
-            dead_letter_queue=await dead_letter_queue_status(state),
+            dead_letter_queue=await dead_letter_queue_status(runtime.dead_letters),
         )
         return Response(body, status_code=503 if failed else 200)
 

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 import platformdirs
 
-from app.dlq.queue import DEFAULT_RETRY_DELAYS
 from embeddings.model import DEFAULT_DIMENSION, DEFAULT_MODEL_ID, DEFAULT_MODEL_SHA256
 
 ENV_PREFIX = "WORKFLOW_SEARCH_"
@@ -26,6 +25,10 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 def default_data_dir() -> str:
     return platformdirs.user_data_dir("workflow-search")
+
+
+# The dead letter queue's retry schedule: seconds before each replay attempt (app.dlq.queue).
+DEFAULT_RETRY_DELAYS = (60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
 
 
 class SettingsError(ValueError):

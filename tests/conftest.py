@@ -27,6 +27,7 @@ from app.dlq.backends import open_dead_letter_queue
 from app.dlq.queue import DeadLetterQueue
 from app.factory import create_app
 from app.logs import configure_logging
+from app.runtime import runtime_of
 from app.settings import Settings
 from embeddings.model import ModelSpec, SentenceEncoder
 from tests.servers import redis_server, running
@@ -102,8 +103,8 @@ async def app_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 async def truncate_all(app: Litestar) -> None:
     # Searches leave audit events written in the background: store them before emptying the tables.
-    await app.state.search_audit.flush()
-    async with app.state.engine.begin() as connection:
+    await runtime_of(app).search_audit.flush()
+    async with runtime_of(app).engine.begin() as connection:
         await connection.execute(
             text("TRUNCATE workflows, audit_events, notification_audit, remediation_audits, remediation_audit_vectors")
         )

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, QueryParameter
@@ -25,6 +24,7 @@ from app.audit.schemas import (
 )
 from app.audit.service import AuditReader, AuditRecorder
 from app.audit.timewindow import BadInstantError, parse_instant
+from app.audit.writer import AuditWriter
 from app.errors import ValidationFailed
 from app.validation import MAX_OFFSET
 
@@ -39,8 +39,8 @@ def provide_audit_reader(db_session: NamedDependency[AsyncSession]) -> AuditRead
     return AuditReader(AuditRepository(db_session))
 
 
-def provide_audit_recorder(state: State) -> AuditRecorder:
-    return AuditRecorder(state.audit_writer)
+def provide_audit_recorder(audit_writer: NamedDependency[AuditWriter]) -> AuditRecorder:
+    return AuditRecorder(audit_writer)
 
 
 def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:

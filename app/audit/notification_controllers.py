@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
@@ -11,10 +10,11 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from app.audit.notification_service import NotificationAuditService
 from app.audit.notifications import NotificationAudit, NotificationAuditAccepted, NotificationAuditResponse
+from app.audit.writer import AuditWriter
 
 
-def provide_notification_audit_service(state: State) -> NotificationAuditService:
-    return NotificationAuditService(state.audit_writer)
+def provide_notification_audit_service(audit_writer: NamedDependency[AuditWriter]) -> NotificationAuditService:
+    return NotificationAuditService(audit_writer)
 
 
 class NotificationAuditController(Controller):

@@ -1,9 +1,10 @@
-"""Every workflow search leaves a ``workflow.catalog.search_completed`` audit event.
+"""A buffer for audit events that must never delay the request that causes them.
 
-Recording never delays the search: events go to an in-process buffer, and a background
-writer stores them in batches through the same path as any audit event, the dead letter queue
-included. A batch neither store took stays buffered and is retried with backoff; shutdown
-flushes what is left within a bounded time.
+Every workflow search leaves a ``workflow.catalog.search_completed`` audit event
+(``app.workflows.search_events``). Recording never delays the search: events go to an
+in-process buffer, and a background writer stores them in batches through the same path as any
+audit event, the dead letter queue included. A batch neither store took stays buffered and is
+retried with backoff; shutdown flushes what is left within a bounded time.
 Nothing is dropped silently: if the buffer ever overflows, the loss is logged with its count.
 """
 
@@ -13,15 +14,11 @@ import asyncio
 import logging
 import uuid
 from collections import deque
-from datetime import UTC, datetime
 from typing import Any
-
-import msgspec
 
 from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
 from app.audit.writer import AuditWriter
-from app.workflows.schemas import SearchRequest, SearchResponse
 
 logger = logging.getLogger(__name__)
 
@@ -30,35 +27,6 @@ FLUSH_INTERVAL_SECONDS = 0.2
 CLOSE_GRACE_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 30.0
 MAX_BUFFERED = 100_000
-
-
-def search_completed_event(request: SearchRequest, response: SearchResponse, duration_ms: int) -> AuditEventRequest:
-    return AuditEventRequest(
-        version="1.0",
-        event_type="workflow.catalog.search_completed",
-        event_timestamp=datetime.now(UTC),
-        event_category="workflow",
-        event_action="search_completed",
-        event_outcome="success",
-        correlation_id=request.remediation_id or str(uuid.uuid4()),
-        actor_type="service",
-        actor_id="workflow-search",
-        resource_type="WorkflowCatalog",
-        duration_ms=duration_ms,
-        event_data={
-            "mode": request.mode,
-            "query": request.query,
-            "filters": msgspec.to_builtins(response.filters),
-            "top_k": request.top_k,
-            "min_score": request.min_score,
-            "total_results": response.total_results,
-            "results": [
-                {"workflow_id": str(r.workflow_id), "rank": r.rank, "final_score": r.final_score}
-                for r in response.workflows
-            ],
-            "duration_ms": duration_ms,
-        },
-    )
 
 
 class SearchAuditWriter:

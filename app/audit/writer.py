@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.audit.group_commit import GroupCommitter
 from app.audit.notifications import NotificationAudit, NotificationAuditRepository
 from app.audit.partitions import PartitionKeeper
+from app.audit.replay import events_payload, notification_payload
 from app.audit.repository import AuditRepository
 from app.deadlines import past_commit_point
 from app.dlq.fallback import Fallback, WriteStatus
-from app.dlq.replay import events_payload, notification_payload
 from app.metrics import AUDIT_LAG, AUDIT_TRACES, WRITE_DURATION, WRITES
 from app.outages import is_outage
 

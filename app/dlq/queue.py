@@ -47,9 +47,6 @@ class RetrySchedule:
         return self.delays[min(attempts_made, len(self.delays) - 1)]
 
 
-DEFAULT_RETRY_DELAYS = (60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
-
-
 @dataclass(frozen=True, slots=True)
 class QueuedRecord:
     stream: Stream
@@ -57,6 +54,19 @@ class QueuedRecord:
     payload: bytes
     attempts: int  # replay attempts started before this claim
     enqueued_at: float  # Unix seconds
+
+
+class ReplayRejected(Exception):
+    """The record can never be stored as it is; retrying will not help."""
+
+
+class Replayer(Protocol):
+    """Stores one queued record where it belongs, idempotently (a record may be replayed
+    twice). The queue knows nothing of payloads: their owner (``app.audit.replay``) replays them."""
+
+    async def replay(self, record: QueuedRecord) -> None:
+        """Raises ReplayRejected when no retry can help, any other error to retry later."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,14 +7,10 @@ import logging
 import os
 import socket
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from app.audit.partitions import PartitionKeeper
 from app.dlq.alerts import observe_depth
 from app.dlq.backends import open_dead_letter_queue, retry_schedule
 from app.dlq.fallback import Fallback
-from app.dlq.queue import STREAMS, DeadLetterQueue, QueueError
-from app.dlq.replay import Replayer
+from app.dlq.queue import STREAMS, DeadLetterQueue, QueueError, Replayer
 from app.dlq.worker import ReplayWorker
 from app.settings import Settings
 
@@ -26,10 +22,10 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def replay_worker(settings: Settings, queue: DeadLetterQueue, engine: AsyncEngine) -> ReplayWorker:
+def replay_worker(settings: Settings, queue: DeadLetterQueue, replayer: Replayer) -> ReplayWorker:
     return ReplayWorker(
         queue,
-        Replayer(engine, PartitionKeeper(engine)),
+        replayer,
         retry_schedule(settings),
         consumer=consumer_name(),
         poll_interval=settings.dlq_poll_interval_seconds,
@@ -48,14 +44,14 @@ class DeadLetterRuntime:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, settings: Settings, engine: AsyncEngine) -> DeadLetterRuntime:
+    async def open(cls, settings: Settings, replayer: Replayer) -> DeadLetterRuntime:
         queue = await open_dead_letter_queue(settings)
         try:  # the gauges (and a capacity alert) from the start, not from the first enqueue
             for stream in STREAMS:
                 observe_depth(stream, await queue.depth(stream), queue.max_length)
         except QueueError as error:
             logger.warning("dead letter queue depth unknown at start-up: %s", error)
-        return cls(settings, queue, replay_worker(settings, queue, engine))
+        return cls(settings, queue, replay_worker(settings, queue, replayer))
 
     def start(self) -> None:
         if self.settings.dlq_worker:

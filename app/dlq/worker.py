@@ -14,8 +14,16 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from app.dlq.alerts import observe_depth
-from app.dlq.queue import STREAMS, DeadLetterQueue, QueuedRecord, QueueError, RetrySchedule, Stream
-from app.dlq.replay import Replayer, ReplayRejected
+from app.dlq.queue import (
+    STREAMS,
+    DeadLetterQueue,
+    QueuedRecord,
+    QueueError,
+    Replayer,
+    ReplayRejected,
+    RetrySchedule,
+    Stream,
+)
 from app.metrics import DLQ_DEAD_LETTERS
 
 logger = logging.getLogger(__name__)

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.timewindow import BadInstantError, parse_instant
+from app.embedding_runtime import EmbeddingRuntime
 from app.errors import ValidationFailed
 from app.remediation.dual_write import DualWriteCoordinator
 from app.remediation.reading import RemediationReader
@@ -25,24 +25,34 @@ from app.remediation.schemas import (
     RemediationSearchResponse,
     Status,
 )
+from app.remediation.vector_store import VectorStore
+from app.settings import Settings
 from app.validation import MAX_OFFSET
 
 Text = Annotated[str | None, QueryParameter(max_length=500)]
 
 
-def provide_coordinator(state: State) -> DualWriteCoordinator:
-    settings = state.settings
+def provide_coordinator(
+    settings: NamedDependency[Settings],
+    engine: NamedDependency[AsyncEngine],
+    remediation_vectors: NamedDependency[VectorStore],
+    embeddings: NamedDependency[EmbeddingRuntime],
+) -> DualWriteCoordinator:
     return DualWriteCoordinator(
-        state.engine,
-        state.remediation_vectors,
-        state.embeddings.embedder,
+        engine,
+        remediation_vectors,
+        embeddings.embedder,
         vector_timeout=settings.vector_write_timeout_seconds,
         write_timeout=settings.audit_write_timeout_seconds,
     )
 
 
-def provide_reader(db_session: NamedDependency[AsyncSession], state: State) -> RemediationReader:
-    return RemediationReader(db_session, state.remediation_vectors, state.embeddings.embedder)
+def provide_reader(
+    db_session: NamedDependency[AsyncSession],
+    remediation_vectors: NamedDependency[VectorStore],
+    embeddings: NamedDependency[EmbeddingRuntime],
+) -> RemediationReader:
+    return RemediationReader(db_session, remediation_vectors, embeddings.embedder)
 
 
 def _instant(name: str, value: str | None) -> datetime | None:

@@ -8,12 +8,12 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.self_audit import search_completed_event
+from app.audit.self_audit import SearchAuditWriter
+from app.embedding_runtime import EmbeddingRuntime
 from app.errors import ValidationFailed
 from app.metrics import SEARCH_DURATION, SEARCH_RESULTS
 from app.validation import MAX_OFFSET
@@ -28,12 +28,15 @@ from app.workflows.schemas import (
     WorkflowUpdate,
     WorkflowVersions,
 )
+from app.workflows.search_events import search_completed_event
 from app.workflows.service import WorkflowService
 from search.labels import WorkflowStatus
 
 
-def provide_workflow_service(db_session: NamedDependency[AsyncSession], state: State) -> WorkflowService:
-    return WorkflowService(WorkflowRepository(db_session), state.embeddings)
+def provide_workflow_service(
+    db_session: NamedDependency[AsyncSession], embeddings: NamedDependency[EmbeddingRuntime]
+) -> WorkflowService:
+    return WorkflowService(WorkflowRepository(db_session), embeddings)
 
 
 def parse_workflow_id(value: str) -> UUID:
@@ -53,13 +56,15 @@ class WorkflowController(Controller):
     dependencies = {"service": Provide(provide_workflow_service, sync_to_thread=False)}  # noqa: RUF012
 
     @post("/search", operation_id="searchWorkflows", status_code=200, summary="Label-based workflow search")
-    async def search(self, data: JSONBody[SearchRequest], service: Service, state: State) -> SearchResponse:
+    async def search(
+        self, data: JSONBody[SearchRequest], service: Service, search_audit: NamedDependency[SearchAuditWriter]
+    ) -> SearchResponse:
         started = time.perf_counter()
         response = await service.search(data)
         seconds = time.perf_counter() - started
         SEARCH_DURATION.labels(data.mode).observe(seconds)
         SEARCH_RESULTS.labels(data.mode).observe(len(response.workflows))
-        state.search_audit.record(search_completed_event(data, response, round(seconds * 1000)))
+        search_audit.record(search_completed_event(data, response, round(seconds * 1000)))
         return response
 
     @post(operation_id="createWorkflow", summary="Create workflow")

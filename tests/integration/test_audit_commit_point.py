@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit import service
 from app.factory import create_app
+from app.runtime import runtime_of
 from app.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body, notification_audit_body
@@ -94,8 +95,8 @@ async def test_deadlines_and_disconnects_around_the_commit_leave_all_or_nothing(
 
     # A write the database took too long for (past its share of the deadline, before its
     # COMMIT) is queued, 202: replay the queue, then every accepted record is stored once.
-    report = await app.state.dead_letters.worker.replay_due(drain=True)
-    engine = app.state.engine
+    report = await runtime_of(app).dead_letters.worker.replay_due(drain=True)
+    engine = runtime_of(app).engine
     if kind == "notification":
         stored = await _count_by(engine, "SELECT notification_id FROM notification_audit")
     else:
@@ -111,8 +112,8 @@ async def test_deadlines_and_disconnects_around_the_commit_leave_all_or_nothing(
     for key, status in answered.items():
         assert stored[key] == (0 if status == 504 else per_write), (key, status, stored[key])
     assert all(stored[f"gone-{i}"] in (0, per_write) for i in range(RACE_DISCONNECTS)), "a split batch"
-    assert await app.state.dead_letters.queue.depth("events") == 0
-    assert await app.state.dead_letters.queue.depth("notifications") == 0
+    assert await runtime_of(app).dead_letters.queue.depth("events") == 0
+    assert await runtime_of(app).dead_letters.queue.depth("notifications") == 0
 
 
 # --- a locked partition, over HTTP ------------------------------------------------------------
@@ -148,7 +149,7 @@ async def _timed_post(http: httpx.AsyncClient, at: datetime, key: str) -> tuple[
 async def test_a_locked_partition_over_http_queues_only_its_month_and_other_months_answer(
     queueing_app: Litestar,
 ) -> None:
-    engine = queueing_app.state.engine
+    engine = runtime_of(queueing_app).engine
     transport = httpx.ASGITransport(app=queueing_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         warm = [await _timed_post(http, at, f"warm-{i}") for i, at in enumerate([LOCKED_MONTH, OPEN_MONTH] * 5)]

@@ -13,6 +13,7 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from app.audit.partitions import PartitionKeeper, months_around
+from app.runtime import runtime_of
 from tests.factories import audit_event_body as event
 from tests.faults import trigger_fault
 
@@ -38,7 +39,7 @@ CATEGORY = {
 
 
 async def stored_count(app: Litestar) -> int:
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         return int(await connection.scalar(text("SELECT count(*) FROM audit_events")) or 0)
 
 
@@ -201,17 +202,17 @@ async def test_concurrent_single_writes_are_all_stored_exactly_once(client: http
     assert [r.status_code for r in responses] == [201] * 150
     ids = {r.json()["event_id"] for r in responses}
     assert len(ids) == 150
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         rows = await connection.execute(text("SELECT event_id, count(*) FROM audit_events GROUP BY event_id"))
         counts = {str(event_id): n for event_id, n in rows}
     assert counts == dict.fromkeys(ids, 1)
     # and they shared transactions: group commit, one commit for many writers
-    assert max(app.state.audit_group_commit.group_sizes[-150:]) > 1
+    assert max(runtime_of(app).audit_writer.group_commit.group_sizes[-150:]) > 1
 
 
 async def test_one_row_the_database_refuses_fails_only_its_own_writer(client: httpx.AsyncClient, app: Litestar) -> None:
     body = "IF NEW.event_data ->> 'poison' = 'yes' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW;"
-    async with trigger_fault(app.state.engine, "refuse_poison", table="audit_events", event="INSERT", body=body):
+    async with trigger_fault(runtime_of(app).engine, "refuse_poison", table="audit_events", event="INSERT", body=body):
         bodies = [event(event_data={"i": i, "poison": "yes" if i == 7 else "no"}) for i in range(20)]
         responses = await asyncio.gather(*(client.post(EVENTS, json=body) for body in bodies))
     statuses = [r.status_code for r in responses]
@@ -268,7 +269,7 @@ async def test_bad_query_parameters_are_400_naming_them(
 
 
 async def test_partitions_exist_ahead_and_are_made_on_demand_under_concurrency(app: Litestar) -> None:
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         names = set((await connection.execute(text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'audit_events'::regclass"
@@ -277,9 +278,9 @@ async def test_partitions_exist_ahead_and_are_made_on_demand_under_concurrency(a
         assert f"audit_events_y{month:%Y}m{month:%m}" in names
 
     far = date(2031, 5, 17)
-    keepers = [PartitionKeeper(app.state.engine) for _ in range(5)]  # as if five replicas raced
+    keepers = [PartitionKeeper(runtime_of(app).engine) for _ in range(5)]  # as if five replicas raced
     await asyncio.gather(*(keeper.ensure([far]) for keeper in keepers))
-    async with app.state.engine.begin() as connection:
+    async with runtime_of(app).engine.begin() as connection:
         assert await connection.scalar(text("SELECT to_regclass('audit_events_y2031m05') IS NOT NULL"))
         await connection.execute(text("DROP TABLE audit_events_y2031m05"))
 

@@ -17,6 +17,7 @@ from app.audit.group_commit import GroupCommitter
 from app.audit.partitions import PartitionKeeper
 from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
+from app.runtime import runtime_of
 from tests.factories import audit_event_body
 from tests.faults import trigger_fault
 
@@ -39,7 +40,7 @@ async def _timed_write(committer: GroupCommitter, at: datetime) -> float:
 async def test_a_locked_partition_delays_only_its_own_events_and_reads_of_other_months_answer(
     client: httpx.AsyncClient, app: Litestar
 ) -> None:
-    engine = app.state.engine
+    engine = runtime_of(app).engine
     partitions = PartitionKeeper(engine)
     await partitions.ensure([LOCKED.date(), OPEN.date()])
     committer = GroupCommitter(engine, partitions, commit_timeout=30.0)
@@ -76,7 +77,7 @@ async def test_a_locked_partition_delays_only_its_own_events_and_reads_of_other_
 
 
 async def _stored_ids(app: Litestar) -> set[uuid.UUID]:
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         return set((await connection.execute(text("SELECT event_id FROM audit_events"))).scalars())
 
 
@@ -85,7 +86,7 @@ async def test_a_caller_gone_while_its_group_inserts_is_left_out_of_the_commit(
 ) -> None:
     """The group's INSERT waits on a lock; one caller gives up meanwhile: its row is deleted
     again before the COMMIT, the other caller's row is stored."""
-    engine = app.state.engine
+    engine = runtime_of(app).engine
     partitions = PartitionKeeper(engine)
     await partitions.ensure([OPEN.date()])
     committer = GroupCommitter(engine, partitions, commit_timeout=30.0)
@@ -111,7 +112,7 @@ async def test_a_caller_gone_while_its_group_inserts_is_left_out_of_the_commit(
 async def test_a_caller_cancelled_during_its_groups_commit_waits_and_is_told_it_is_stored(
     client: httpx.AsyncClient, app: Litestar
 ) -> None:
-    engine = app.state.engine
+    engine = runtime_of(app).engine
     partitions = PartitionKeeper(engine)
     await partitions.ensure([OPEN.date()])
     committer = GroupCommitter(engine, partitions, commit_timeout=30.0)

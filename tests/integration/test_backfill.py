@@ -18,6 +18,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
+from app.runtime import runtime_of
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
@@ -45,12 +46,12 @@ def _pending_rows(count: int) -> list[dict[str, Any]]:
 
 
 async def _insert_pending(app: Litestar, count: int) -> None:
-    async with app.state.sessionmaker() as session, session.begin():
+    async with runtime_of(app).sessionmaker() as session, session.begin():
         await WorkflowRepository(session).insert_many(_pending_rows(count))
 
 
 async def _embedded_count(app: Litestar) -> int:
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         return int(await connection.scalar(text("SELECT count(*) FROM workflows WHERE embedding IS NOT NULL")) or 0)
 
 
@@ -108,7 +109,7 @@ async def test_a_killed_backfill_resumes_where_it_stopped(
 
 
 async def _embedded_at(app: Litestar) -> dict[str, Any]:
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         rows = await connection.execute(text("SELECT workflow_name, embedded_at FROM workflows"))
         return {name: at for name, at in rows}  # noqa: C416 - rows are Row objects, not pairs
 
@@ -125,12 +126,12 @@ async def test_stale_embeddings_are_redone_and_fresh_ones_left_alone(
         # both hashes from an older text recipe: the backfill recomputes the text hash first
         "old-recipe": f"text_hash = {ZEROS}, embedding_text_hash = {ZEROS}",
     }
-    async with app.state.engine.begin() as connection:
+    async with runtime_of(app).engine.begin() as connection:
         for name, change in stale.items():
             await connection.execute(text(f"UPDATE workflows SET {change} WHERE workflow_name = :n"), {"n": name})
     before = await _embedded_at(app)
 
-    report = await run_backfill(app.state.engine, sentence_encoder, batch_size=10)
+    report = await run_backfill(runtime_of(app).engine, sentence_encoder, batch_size=10)
 
     assert (report.embedded, report.remaining) == (3, 0)
     after = await _embedded_at(app)
@@ -145,7 +146,7 @@ async def test_limit_stops_early_and_reports_what_is_left(
 ) -> None:
     await _insert_pending(app, 30)
 
-    report = await run_backfill(app.state.engine, sentence_encoder, batch_size=8, limit=20)
+    report = await run_backfill(runtime_of(app).engine, sentence_encoder, batch_size=8, limit=20)
 
     assert (report.embedded, report.batches, report.remaining) == (20, 3, 10)
 

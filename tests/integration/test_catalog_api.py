@@ -13,6 +13,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
+from app.runtime import runtime_of
 from tests.factories import workflow_body
 from tests.faults import trigger_fault
 
@@ -257,7 +258,7 @@ async def test_a_database_failure_is_a_generic_500_that_leaks_nothing_and_writes
 ) -> None:
     # A real failure inside PostgreSQL: a trigger that refuses every insert.
     body = "RAISE EXCEPTION 'secret-marker: disk on fire';"
-    async with trigger_fault(app.state.engine, "refuse_insert", table="workflows", event="INSERT", body=body):
+    async with trigger_fault(runtime_of(app).engine, "refuse_insert", table="workflows", event="INSERT", body=body):
         response = await client.post(WORKFLOWS, json=workflow_body())
 
     body = assert_problem(response, 500, "internal-error")
@@ -344,7 +345,7 @@ async def test_list_filter_matches_any_element_of_a_list_label(client: httpx.Asy
 
 async def test_list_order_breaks_created_at_ties_by_workflow_id(client: httpx.AsyncClient, app: Litestar) -> None:
     ids = [(await create(client))["workflow_id"] for _ in range(4)]
-    async with app.state.engine.begin() as connection:
+    async with runtime_of(app).engine.begin() as connection:
         await connection.execute(text("UPDATE workflows SET created_at = '2025-01-01T00:00:00Z'"))
     newest = (await create(client))["workflow_id"]
 

@@ -12,6 +12,7 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from app.deadlines import requested_timeout
+from app.runtime import runtime_of
 from tests.factories import workflow_body
 from tests.faults import trigger_fault
 
@@ -23,12 +24,12 @@ SLOW_SECONDS = 5
 async def slow_inserts(app: Litestar) -> AsyncIterator[None]:
     """Every insert into workflows sleeps in PostgreSQL (an injected fault)."""
     body = f"PERFORM pg_sleep({SLOW_SECONDS}); RETURN NEW;"
-    async with trigger_fault(app.state.engine, "slow_insert", table="workflows", event="INSERT", body=body):
+    async with trigger_fault(runtime_of(app).engine, "slow_insert", table="workflows", event="INSERT", body=body):
         yield
 
 
 async def _sleeping_statements(app: Litestar) -> int:
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         return int(await connection.scalar(text(
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE state = 'active' AND query LIKE 'INSERT INTO workflows%' AND pid <> pg_backend_pid()"
@@ -36,7 +37,7 @@ async def _sleeping_statements(app: Litestar) -> int:
 
 
 async def _rows(app: Litestar) -> int:
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         return int(await connection.scalar(text("SELECT count(*) FROM workflows")) or 0)
 
 

@@ -116,7 +116,7 @@ async def test_a_write_to_a_full_queue_fails_as_a_database_error_and_leaves_it_f
 
 
 class FakeReplayer:
-    """Stands in for ``app.dlq.replay.Replayer``; records each attempt, and fails it on request."""
+    """Stands in for ``app.audit.replay.AuditReplayer``; records each attempt, and fails it on request."""
 
     def __init__(self, *, fail: bool) -> None:
         self.fail = fail
@@ -130,7 +130,7 @@ class FakeReplayer:
 
 def worker_for(queue: DeadLetterQueue, replayer: FakeReplayer) -> ReplayWorker:
     schedule = RetrySchedule(DELAYS)
-    return ReplayWorker(queue, replayer, schedule, consumer="t", poll_interval=0.05, attempt_timeout=1)  # type: ignore[arg-type]
+    return ReplayWorker(queue, replayer, schedule, consumer="t", poll_interval=0.05, attempt_timeout=1)
 
 
 async def fail_until_buried(queue: DeadLetterQueue) -> tuple[FakeReplayer, float]:

@@ -22,10 +22,10 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.audit.replay import events_payload
 from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
 from app.dlq.backends import open_dead_letter_queue
-from app.dlq.replay import events_payload
 from app.settings import Settings, mask_url
 from tests.factories import audit_event_body
 from tests.integration.test_cli import SCRIPT, _env

@@ -22,12 +22,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.notifications import NotificationAudit
+from app.audit.partitions import PartitionKeeper
+from app.audit.replay import AuditReplayer, events_payload, notification_payload
 from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
-from app.dlq.queue import QueuedRecord, QueueError
-from app.dlq.replay import Replayer, ReplayRejected, events_payload, notification_payload
+from app.dlq.queue import QueuedRecord, QueueError, ReplayRejected
 from app.dlq.runtime import replay_worker
 from app.factory import create_app
+from app.runtime import runtime_of
 from app.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body, notification_audit_body
@@ -87,7 +89,7 @@ async def wait_for(
 
 
 async def queued(app: Litestar, stream: str = "events") -> int:
-    depth: int = await app.state.dead_letters.queue.depth(stream)
+    depth: int = await runtime_of(app).dead_letters.queue.depth(stream)
     return depth
 
 
@@ -101,7 +103,7 @@ def as_sent(event: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
 async def test_a_single_event_is_accepted_with_202_and_stored_once_after_the_outage(
     http: httpx.AsyncClient, dlq_app: Litestar
 ) -> None:
-    engine = dlq_app.state.engine
+    engine = runtime_of(dlq_app).engine
     event = audit_event_body(event_timestamp=datetime.now(UTC).isoformat().replace("+00:00", "Z"), duration_ms=42)
     async with table_locked(engine, "audit_events"):
         response = await http.post(EVENTS, json=event)
@@ -120,7 +122,7 @@ async def test_a_single_event_is_accepted_with_202_and_stored_once_after_the_out
 
 
 async def test_a_batch_is_queued_whole_and_stored_in_one_piece(http: httpx.AsyncClient, dlq_app: Litestar) -> None:
-    engine = dlq_app.state.engine
+    engine = runtime_of(dlq_app).engine
     batch = [audit_event_body(correlation_id=f"rr-{i}") for i in range(25)]
     async with table_locked(engine, "audit_events"):
         response = await http.post(BATCH, json=batch)
@@ -139,7 +141,7 @@ async def test_a_batch_is_queued_whole_and_stored_in_one_piece(http: httpx.Async
 async def test_a_notification_audit_is_accepted_with_the_reference_202_body(
     http: httpx.AsyncClient, dlq_app: Litestar
 ) -> None:
-    engine = dlq_app.state.engine
+    engine = runtime_of(dlq_app).engine
     sent = notification_audit_body(notification_id="n-dlq-1", escalation_level=2)
     async with table_locked(engine, "notification_audit"):
         response = await http.post(NOTIFICATIONS, json=sent)
@@ -159,8 +161,8 @@ async def test_database_and_queue_both_failing_is_a_database_error_that_stores_n
     async def refuse(stream: str, payload: bytes) -> int:
         raise QueueError("injected: queue unavailable")
 
-    monkeypatch.setattr(dlq_app.state.dead_letters.queue, "enqueue", refuse)
-    engine = dlq_app.state.engine
+    monkeypatch.setattr(runtime_of(dlq_app).dead_letters.queue, "enqueue", refuse)
+    engine = runtime_of(dlq_app).engine
     async with table_locked(engine, "audit_events"):
         single = await http.post(EVENTS, json=audit_event_body())
         batch = await http.post(BATCH, json=[audit_event_body(), audit_event_body()])
@@ -176,10 +178,10 @@ async def test_database_and_queue_both_failing_is_a_database_error_that_stores_n
 
 
 async def test_a_record_replayed_twice_is_stored_once(dlq_app: Litestar) -> None:
-    engine = dlq_app.state.engine
+    engine = runtime_of(dlq_app).engine
     row = stored_row(msgspec.convert(audit_event_body(), AuditEventRequest), uuid4())
     notification = msgspec.convert(notification_audit_body(notification_id="n-twice"), NotificationAudit)
-    replayer = Replayer(engine, dlq_app.state.audit_partitions)
+    replayer = AuditReplayer(engine, runtime_of(dlq_app).audit_writer.partitions)
     for _ in range(2):
         await replayer.replay(QueuedRecord("events", "1", events_payload([row]), 0, 0.0))
         await replayer.replay(QueuedRecord("notifications", "2", notification_payload(notification), 0, 0.0))
@@ -190,7 +192,7 @@ async def test_a_record_replayed_twice_is_stored_once(dlq_app: Litestar) -> None
 async def test_a_queued_notification_that_conflicts_with_a_stored_one_goes_to_the_dead_letters(
     http: httpx.AsyncClient, dlq_app: Litestar
 ) -> None:
-    engine = dlq_app.state.engine
+    engine = runtime_of(dlq_app).engine
     async with table_locked(engine, "notification_audit"):
         queued_one = await http.post(NOTIFICATIONS, json=notification_audit_body(notification_id="n-x", recipient="a"))
     assert queued_one.status_code == 202
@@ -198,7 +200,7 @@ async def test_a_queued_notification_that_conflicts_with_a_stored_one_goes_to_th
     stored = await http.post(NOTIFICATIONS, json=notification_audit_body(notification_id="n-x", recipient="b"))
     assert stored.status_code == 201
 
-    queue = dlq_app.state.dead_letters.queue
+    queue = runtime_of(dlq_app).dead_letters.queue
     deadline = time.monotonic() + 10
     while await queue.dead_depth("notifications") == 0 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
@@ -212,15 +214,17 @@ async def test_an_event_older_than_the_age_limit_is_still_replayed(dlq_app: Lite
     """The 7-day limit applied when the event was accepted; a day in the queue must not void it."""
     event = audit_event_body(event_timestamp=(datetime.now(UTC) - timedelta(days=8)).isoformat())
     row = stored_row(msgspec.convert(event, AuditEventRequest), uuid4())
-    await Replayer(dlq_app.state.engine, dlq_app.state.audit_partitions).replay(
+    await AuditReplayer(runtime_of(dlq_app).engine, runtime_of(dlq_app).audit_writer.partitions).replay(
         QueuedRecord("events", "1", events_payload([row]), 0, 0.0)
     )
-    found = await rows(dlq_app.state.engine, "SELECT 1 FROM audit_events WHERE event_id = :id", id=row["event_id"])
+    found = await rows(
+        runtime_of(dlq_app).engine, "SELECT 1 FROM audit_events WHERE event_id = :id", id=row["event_id"]
+    )
     assert len(found) == 1
 
 
 async def test_an_unreadable_payload_is_rejected_for_the_dead_letters(dlq_app: Litestar) -> None:
-    replayer = Replayer(dlq_app.state.engine, dlq_app.state.audit_partitions)
+    replayer = AuditReplayer(runtime_of(dlq_app).engine, runtime_of(dlq_app).audit_writer.partitions)
     with pytest.raises(ReplayRejected, match="unreadable"):
         await replayer.replay(QueuedRecord("events", "1", b'{"events": [{"nope": 1}]}', 0, 0.0))
 
@@ -230,12 +234,12 @@ async def test_search_audit_events_go_to_the_queue_when_the_database_cannot_take
 ) -> None:
     filters = {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",
                "environment": "production", "priority": "P0"}  # fmt: skip
-    engine = dlq_app.state.engine
+    engine = runtime_of(dlq_app).engine
     async with table_locked(engine, "audit_events"):
         for _ in range(3):
             assert (await http.post("/api/v1/workflows/search", json={"filters": filters})).status_code == 200
-        await dlq_app.state.search_audit.flush()
-        assert dlq_app.state.search_audit.pending == 0
+        await runtime_of(dlq_app).search_audit.flush()
+        assert runtime_of(dlq_app).search_audit.pending == 0
         assert await queued(dlq_app) == 1
     found = await wait_for(
         engine, "SELECT 1 FROM audit_events WHERE event_type = 'workflow.catalog.search_completed'", 3
@@ -247,19 +251,22 @@ async def test_a_short_request_deadline_still_leaves_the_queue_its_own_time(
     http: httpx.AsyncClient, dlq_app: Litestar
 ) -> None:
     """0.4 s for the whole request: the database gets half, the queue write the rest: 202, not 504."""
-    async with table_locked(dlq_app.state.engine, "audit_events"):
+    async with table_locked(runtime_of(dlq_app).engine, "audit_events"):
         response = await http.post(EVENTS, json=audit_event_body(), headers={"X-Request-Timeout": "0.4"})
     assert response.status_code == 202, response.text
 
 
 async def test_two_workers_replaying_one_queue_store_each_record_once(dlq_app: Litestar) -> None:
     """Two replicas' workers at once: every claim is exclusive, every record stored exactly once."""
-    queue, engine = dlq_app.state.dead_letters.queue, dlq_app.state.engine
-    await dlq_app.state.dead_letters.stop_worker()  # only the two workers below replay
+    queue, engine = runtime_of(dlq_app).dead_letters.queue, runtime_of(dlq_app).engine
+    await runtime_of(dlq_app).dead_letters.stop_worker()  # only the two workers below replay
     rows_by_record = [stored_row(msgspec.convert(audit_event_body(), AuditEventRequest), uuid4()) for _ in range(60)]
     for row in rows_by_record:
         await queue.enqueue("events", events_payload([row]))
-    workers = [replay_worker(dlq_app.state.settings, queue, engine) for _ in range(2)]
+    workers = [
+        replay_worker(runtime_of(dlq_app).settings, queue, AuditReplayer(engine, PartitionKeeper(engine)))
+        for _ in range(2)
+    ]
     for index, worker in enumerate(workers):
         worker.consumer = f"replica-{index}"
     await asyncio.sleep(1.1)  # the first delay passes: all records are due

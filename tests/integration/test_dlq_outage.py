@@ -25,6 +25,7 @@ from sqlalchemy import text
 from app import migrate
 from app.database import asyncpg_url, start_embedded
 from app.factory import create_app
+from app.runtime import runtime_of
 from app.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body
@@ -71,7 +72,7 @@ async def outage_app(
         dlq_worker=True,
     )
     async with running(create_app(settings, encoder=sentence_encoder)) as application:
-        async with application.state.engine.begin() as connection:
+        async with runtime_of(application).engine.begin() as connection:
             await connection.execute(text("TRUNCATE audit_events"))
         yield application
 
@@ -120,14 +121,14 @@ async def test_no_accepted_write_is_lost_or_doubled_through_a_database_restart(
     assert statuses[202] > 0, f"the outage queued nothing: {statuses} {marks}"
     assert statuses[201] > 0
 
-    queue = outage_app.state.dead_letters.queue
+    queue = runtime_of(outage_app).dead_letters.queue
     deadline = time.monotonic() + 60
     while await queue.depth("events") and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.2)
     assert await queue.depth("events") == 0
     assert await queue.dead_depth("events") == 0
 
-    async with outage_app.state.engine.connect() as connection:
+    async with runtime_of(outage_app).engine.connect() as connection:
         result = await connection.execute(text("SELECT * FROM audit_events"))
         stored = [dict(row) for row in result.mappings()]
     copies = Counter(row["event_id"] for row in stored)

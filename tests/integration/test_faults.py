@@ -43,6 +43,7 @@ from app import migrate
 from app.audit.notifications import NotificationAudit
 from app.dlq.redis_queue import GROUP, dead_key, stream_key
 from app.factory import create_app
+from app.runtime import runtime_of
 from app.settings import Settings
 from embeddings.model import DEFAULT_MODEL_ID, ModelSpec, SentenceEncoder
 from tests.factories import audit_event_body, notification_audit_body, workflow_body
@@ -143,8 +144,8 @@ async def redis_backed_app(
 async def test_redis_down_degrades_the_queue_but_not_the_writes(
     redis_backed_app: Litestar, stoppable_redis: RedisProcess, database_url: str, tmp_path: Path
 ) -> None:
-    app, engine = redis_backed_app, redis_backed_app.state.engine
-    queue = app.state.dead_letters.queue
+    app, engine = redis_backed_app, runtime_of(redis_backed_app).engine
+    queue = runtime_of(app).dead_letters.queue
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         assert (await http.get(READY)).json()["dead_letter_queue"] == "connected"
@@ -191,7 +192,7 @@ async def test_redis_down_degrades_the_queue_but_not_the_writes(
         assert status.stdout == ""
 
         # The database fails too: nothing can be accepted, and the client is told so.
-        await app.state.search_audit.flush()  # the searches' own audit events are stored by now
+        await runtime_of(app).search_audit.flush()  # the searches' own audit events are stored by now
         async with (
             trigger_fault(engine, "events_down", table="audit_events", event="INSERT", body=OUTAGE),
             trigger_fault(engine, "notifications_down", table="notification_audit", event="INSERT", body=OUTAGE),
@@ -317,7 +318,7 @@ async def test_a_model_that_fails_to_load_leaves_label_search_and_writes_working
         assert created.json()["embedding_status"] == "pending"
         pending_id = created.json()["workflow_id"]
         (row,) = await rows(
-            app.state.engine,
+            runtime_of(app).engine,
             "SELECT embedding IS NULL AS missing, embedding_model, text_hash FROM workflows WHERE workflow_id = :id",
             id=UUID(pending_id),
         )
@@ -335,7 +336,7 @@ async def test_a_model_that_fails_to_load_leaves_label_search_and_writes_working
 
         async def embedding_of_the_pending_one() -> list[dict[str, Any]]:
             return await rows(
-                app.state.engine,
+                runtime_of(app).engine,
                 "SELECT embedding_model, embedding_text_hash = text_hash AS current FROM workflows"
                 " WHERE workflow_id = :id AND embedding IS NOT NULL",
                 id=UUID(pending_id),

@@ -6,6 +6,7 @@ import httpx
 from litestar import Litestar
 
 from app.factory import create_app
+from app.runtime import runtime_of
 from app.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body
@@ -36,7 +37,7 @@ async def test_live(client: httpx.AsyncClient) -> None:
 
 
 async def test_not_ready_while_shutting_down_but_still_live(client: httpx.AsyncClient, app: Litestar) -> None:
-    lifecycle = app.state.lifecycle
+    lifecycle = runtime_of(app).lifecycle
     phase = lifecycle.phase
     lifecycle.phase = "shutting_down"
     try:

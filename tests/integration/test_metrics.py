@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.runtime import runtime_of
 from tests.factories import audit_event_body, notification_audit_body, remediation_body, workflow_body
 from tests.faults import trigger_fault
 
@@ -90,17 +91,17 @@ async def varied_workload(client: httpx.AsyncClient, engine: AsyncEngine) -> Non
 
 
 async def test_each_named_metric_moves_with_a_varied_workload(client: httpx.AsyncClient, app: Litestar) -> None:
-    await app.state.search_audit.flush()
+    await runtime_of(app).search_audit.flush()
     readings = snapshot()
     before = {name: read() for name, read in readings.items()}
 
-    await varied_workload(client, app.state.engine)
+    await varied_workload(client, runtime_of(app).engine)
     # Client-chosen custom label keys must not become label values.
     for index in range(50):
         body = {"filters": {**FILTERS, "custom_labels": {f"key-{uuid4()}": ["x" * 300]}}, "top_k": 1}
         assert (await client.post("/api/v1/workflows/search", json=body)).status_code == 400, index
 
-    await app.state.search_audit.flush()  # the searches' own audit events are written too
+    await runtime_of(app).search_audit.flush()  # the searches' own audit events are written too
     moved = {name: read() - before[name] for name, read in readings.items()}
     assert [name for name, delta in moved.items() if delta <= 0] == []
     assert moved["search label"] == 1
@@ -114,7 +115,7 @@ async def test_each_named_metric_moves_with_a_varied_workload(client: httpx.Asyn
 async def test_metrics_endpoint_serves_every_family_with_bounded_series(
     client: httpx.AsyncClient, app: Litestar
 ) -> None:
-    await varied_workload(client, app.state.engine)
+    await varied_workload(client, runtime_of(app).engine)
     for _ in range(100):  # many distinct ids in paths: one route template
         await client.get(f"/api/v1/workflows/{uuid4()}")
 
@@ -132,7 +133,7 @@ async def test_metrics_endpoint_serves_every_family_with_bounded_series(
     }  # fmt: skip
     assert expected <= set(families)
     (pool_size,) = families["db_pool_size"].samples
-    assert pool_size.value == app.state.settings.db_pool_size
+    assert pool_size.value == runtime_of(app).settings.db_pool_size
     series = sum(len(family.samples) for family in families.values())
     assert series < SERIES_CAP, f"{series} series"
     routes = {s.labels["route"] for s in families["http_requests"].samples}

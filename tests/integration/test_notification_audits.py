@@ -11,6 +11,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
+from app.runtime import runtime_of
 from tests.factories import notification_audit_body as notification
 
 NOTIFICATIONS = "/api/v1/audit/notifications"
@@ -19,7 +20,7 @@ SENT_FIELDS = [*REQUIRED, "delivery_status", "error_message", "escalation_level"
 
 
 async def stored_rows(app: Litestar) -> list[dict[str, Any]]:
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         result = await connection.execute(text("SELECT * FROM notification_audit ORDER BY id"))
         return [dict(row) for row in result.mappings()]
 

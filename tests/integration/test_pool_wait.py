@@ -14,6 +14,7 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from app.factory import create_app
+from app.runtime import runtime_of
 from app.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body
@@ -39,7 +40,7 @@ async def every_connection_taken(application: Litestar) -> AsyncIterator[None]:
     """Check out the whole pool of the app's own engine, as busy requests would."""
     async with AsyncExitStack() as stack:
         for _ in range(POOL_SIZE):
-            connection = await stack.enter_async_context(application.state.engine.connect())
+            connection = await stack.enter_async_context(runtime_of(application).engine.connect())
             await connection.execute(text("SELECT 1"))
         yield
 
@@ -74,7 +75,7 @@ async def test_past_the_pool_wait_reads_get_503_and_audit_writes_are_queued(
         assert read.json()["type"].endswith("/service-unavailable")
         assert read.headers["retry-after"] == "1"
         assert written.status_code == 202, written.text
-        assert (await application.state.dead_letters.queue.depth("events")) == 1
+        assert (await runtime_of(application).dead_letters.queue.depth("events")) == 1
         assert (await client.get("/api/v1/workflows")).status_code == 200  # free again
 
 
@@ -83,7 +84,7 @@ async def _backend_pids(application: Litestar) -> list[int]:
     async with AsyncExitStack() as stack:
         pids = []
         for _ in range(POOL_SIZE):
-            connection = await stack.enter_async_context(application.state.engine.connect())
+            connection = await stack.enter_async_context(runtime_of(application).engine.connect())
             pids.append(int(await connection.scalar(text("SELECT pg_backend_pid()"))))
         return pids
 
@@ -96,7 +97,7 @@ async def test_a_connection_lost_to_a_restart_costs_one_503_then_the_pool_is_fre
     request gets 503 with Retry-After, and the pool drops every connection as old as it."""
     async with small_pool(settings, sentence_encoder, 30, tmp_path) as application, http(application) as client:
         pids = await _backend_pids(application)
-        async with app.state.engine.connect() as other:  # as a restart would, from the pool's view
+        async with runtime_of(app).engine.connect() as other:  # as a restart would, from the pool's view
             await other.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
                                 {"pids": pids})  # fmt: skip
         await asyncio.sleep(0.2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -20,7 +21,8 @@ from app.database import asyncpg_url, create_engine
 from app.remediation.dual_write import DualWriteCoordinator
 from app.remediation.resync import resync_pending
 from app.remediation.schemas import RemediationAuditRequest
-from app.remediation.vector_store import PgVectorStore
+from app.remediation.vector_store import PgVectorStore, VectorStore
+from app.runtime import runtime_of, set_runtime
 from app.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import remediation_body as remediation
@@ -67,15 +69,20 @@ class FaultyStore:
         return await self.real.existing(audit_ids)
 
 
+def use_vector_store(app: Litestar, store: VectorStore) -> None:
+    """Put ``store`` in the running app's place of the remediation vector store."""
+    set_runtime(app, dataclasses.replace(runtime_of(app), remediation_vectors=store))
+
+
 @pytest.fixture
 def vector_store_fault(app: Litestar) -> Iterator[Any]:
-    real = app.state.remediation_vectors
+    real = runtime_of(app).remediation_vectors
 
     def inject(**fault: Any) -> None:
-        app.state.remediation_vectors = FaultyStore(real, **fault)
+        use_vector_store(app, FaultyStore(real, **fault))
 
     yield inject
-    app.state.remediation_vectors = real
+    use_vector_store(app, real)
 
 
 @pytest.fixture
@@ -83,7 +90,7 @@ async def commit_fails(app: Litestar) -> AsyncIterator[None]:
     """Every remediation row fails at COMMIT time (an injected fault)."""
     body = "RAISE EXCEPTION 'commit refused';"
     async with trigger_fault(
-        app.state.engine, "refuse_commit", table="remediation_audits", event="INSERT", body=body, at_commit=True
+        runtime_of(app).engine, "refuse_commit", table="remediation_audits", event="INSERT", body=body, at_commit=True
     ):
         yield
 
@@ -92,7 +99,7 @@ async def test_both_stores_are_written(client: httpx.AsyncClient, app: Litestar)
     response = await client.post(REMEDIATIONS, json=remediation())
     assert response.status_code == 201, response.text
     assert (response.json()["vector_store"], response.json()["fallback_mode"]) == ("written", False)
-    assert await counts(app.state.engine) == (1, 0, 1)
+    assert await counts(runtime_of(app).engine) == (1, 0, 1)
 
 
 async def test_a_failing_vector_store_falls_back_to_postgresql_marked_pending(
@@ -102,7 +109,7 @@ async def test_a_failing_vector_store_falls_back_to_postgresql_marked_pending(
     response = await client.post(REMEDIATIONS, json=remediation())
     assert response.status_code == 201
     assert (response.json()["vector_store"], response.json()["fallback_mode"]) == ("pending", True)
-    assert await counts(app.state.engine) == (1, 1, 0)
+    assert await counts(runtime_of(app).engine) == (1, 1, 0)
 
 
 async def test_a_passed_deadline_leaves_no_row_in_either_store_and_does_not_fall_back(
@@ -112,7 +119,7 @@ async def test_a_passed_deadline_leaves_no_row_in_either_store_and_does_not_fall
     response = await client.post(REMEDIATIONS, json=remediation(), headers={"X-Request-Timeout": "0"})
     assert response.status_code == 504
     await asyncio.sleep(1.2)  # anything still running would have written by now
-    assert await counts(app.state.engine) == (0, 0, 0)
+    assert await counts(runtime_of(app).engine) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("deadline", ["0.4", "10"])
@@ -128,21 +135,21 @@ async def test_a_hung_vector_store_counts_as_failed_within_its_budget(
     assert response.status_code == 201, response.text
     assert response.json()["vector_store"] == "pending"
     assert elapsed < min(float(deadline), 1.0) + 0.5
-    assert await counts(app.state.engine) == (1, 1, 0)
+    assert await counts(runtime_of(app).engine) == (1, 1, 0)
 
 
 @pytest.mark.usefixtures("commit_fails")
 async def test_a_failed_commit_writes_nothing_in_the_shared_database(client: httpx.AsyncClient, app: Litestar) -> None:
     response = await client.post(REMEDIATIONS, json=remediation())
     assert response.status_code == 500  # the fallback's commit fails too; the dead letter queue is issue 5
-    assert await counts(app.state.engine) == (0, 0, 0)
+    assert await counts(runtime_of(app).engine) == (0, 0, 0)
 
 
 async def test_bad_input_is_400_and_writes_nothing(client: httpx.AsyncClient, app: Litestar) -> None:
     response = await client.post(REMEDIATIONS, json=remediation(phase="done", name="", action_type="x" * 101))
     assert response.status_code == 400
     assert {"phase", "name", "action_type"} <= set(response.json()["field_errors"])
-    assert await counts(app.state.engine) == (0, 0, 0)
+    assert await counts(runtime_of(app).engine) == (0, 0, 0)
 
 
 @pytest.fixture
@@ -167,7 +174,7 @@ async def test_a_row_commit_that_fails_leaves_nothing_in_a_separate_store(
     client: httpx.AsyncClient, app: Litestar, separate_vectors: AsyncEngine, commit_fails: None
 ) -> None:
     store = PgVectorStore(separate_vectors, same_database=False)
-    coordinator = DualWriteCoordinator(app.state.engine, store, app.state.embeddings.embedder)
+    coordinator = DualWriteCoordinator(runtime_of(app).engine, store, runtime_of(app).embeddings.embedder)
     request = RemediationAuditRequest(
         name="n", namespace="ns", phase="failed", action_type="restart", remediation_request_id="rr-1"
     )
@@ -175,21 +182,21 @@ async def test_a_row_commit_that_fails_leaves_nothing_in_a_separate_store(
     with pytest.raises(Exception, match="commit refused"):
         await coordinator.record(request)
 
-    assert await counts(app.state.engine, vectors=separate_vectors) == (0, 0, 0)  # the row comes first
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (0, 0, 0)  # the row comes first
 
 
 async def test_a_separate_vector_store_is_written_with_the_row(
     client: httpx.AsyncClient, app: Litestar, separate_vectors: AsyncEngine
 ) -> None:
     store = PgVectorStore(separate_vectors, same_database=False)
-    coordinator = DualWriteCoordinator(app.state.engine, store, app.state.embeddings.embedder)
+    coordinator = DualWriteCoordinator(runtime_of(app).engine, store, runtime_of(app).embeddings.embedder)
     written = await coordinator.record(
         RemediationAuditRequest(
             name="n", namespace="ns", phase="failed", action_type="restart", remediation_request_id="rr-1"
         )
     )
     assert written.vector_store == "written"
-    assert await counts(app.state.engine, vectors=separate_vectors) == (1, 0, 1)
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 0, 1)
 
 
 async def _ids(engine: AsyncEngine, sql: str) -> set[UUID]:
@@ -226,9 +233,9 @@ async def test_deadlines_and_disconnects_in_the_commit_window_never_split_a_writ
     COMMIT; client disconnects (the request's task cancelled) land anywhere. Afterwards: no
     vector without its row, no row written without its vector, every 504 left nothing, every
     201 is stored once with the state it answered."""
-    vectors_engine = separate_vectors if store == "separate-database" else app.state.engine
-    real = app.state.remediation_vectors
-    app.state.remediation_vectors = PgVectorStore(vectors_engine, same_database=store == "same-database")
+    vectors_engine = separate_vectors if store == "separate-database" else runtime_of(app).engine
+    real = runtime_of(app).remediation_vectors
+    use_vector_store(app, PgVectorStore(vectors_engine, same_database=store == "same-database"))
     rng = random.Random(13)
     answered: dict[str, str] = {}
     statuses: list[int] = []
@@ -252,17 +259,17 @@ async def test_deadlines_and_disconnects_in_the_commit_window_never_split_a_writ
         latency = await _typical_latency(client, limit)
         await asyncio.gather(*(post(rng.uniform(0.2, 2.0) * latency) for _ in range(RACE_WRITES)))
         await asyncio.sleep(0.5)  # anything still unwinding has finished
-        rows = await _states(app.state.engine)
+        rows = await _states(runtime_of(app).engine)
         answered.update({str(audit_id): state for audit_id, state in rows.items() if str(audit_id) not in answered})
         assert len(rows) == statuses.count(201) + LATENCY_SAMPLES, "a 504 left a row, or a 201 was not stored"
         await asyncio.gather(*(disconnect(rng.uniform(0.001, 0.05)) for _ in range(RACE_DISCONNECTS)))
         await asyncio.sleep(0.5)
     finally:
-        app.state.remediation_vectors = real
+        use_vector_store(app, real)
 
     assert set(statuses) <= {201, 504}
     assert 0 < statuses.count(504) < len(statuses), "deadlines should land on both sides of the commit"
-    rows = await _states(app.state.engine)
+    rows = await _states(runtime_of(app).engine)
     vectors = await _ids(vectors_engine, "SELECT audit_id FROM remediation_audit_vectors")
     assert vectors <= set(rows), "a vector without its row"
     assert {audit_id for audit_id, state in rows.items() if state == "written"} <= vectors, "written, no vector"
@@ -288,15 +295,15 @@ async def test_pending_audits_are_resynced_exactly_once_by_concurrent_resyncs(
     client: httpx.AsyncClient, app: Litestar, vector_store_fault: Any, sentence_encoder: SentenceEncoder
 ) -> None:
     await _pending_audits(client, vector_store_fault, 30)
-    real = PgVectorStore(app.state.engine, same_database=True)
+    real = PgVectorStore(runtime_of(app).engine, same_database=True)
 
     first, second = await asyncio.gather(
-        resync_pending(app.state.engine, real, sentence_encoder, batch_size=4),
-        resync_pending(app.state.engine, real, sentence_encoder, batch_size=4),
+        resync_pending(runtime_of(app).engine, real, sentence_encoder, batch_size=4),
+        resync_pending(runtime_of(app).engine, real, sentence_encoder, batch_size=4),
     )
 
     assert first + second == 30
-    assert await counts(app.state.engine) == (30, 0, 30)
+    assert await counts(runtime_of(app).engine) == (30, 0, 30)
 
 
 async def test_a_resync_whose_commit_fails_leaves_rows_pending_and_the_next_round_finishes(
@@ -310,16 +317,16 @@ async def test_a_resync_whose_commit_fails_leaves_rows_pending_and_the_next_roun
     store = PgVectorStore(separate_vectors, same_database=False)
     body = "RAISE EXCEPTION 'commit refused';"  # marking rows 'written' fails at COMMIT
     async with trigger_fault(
-        app.state.engine, "refuse_mark", table="remediation_audits", event="UPDATE", body=body, at_commit=True
+        runtime_of(app).engine, "refuse_mark", table="remediation_audits", event="UPDATE", body=body, at_commit=True
     ):
         with pytest.raises(Exception, match="commit refused"):
-            await resync_pending(app.state.engine, store, sentence_encoder)
+            await resync_pending(runtime_of(app).engine, store, sentence_encoder)
     # the vectors landed, the rows stay pending: never deleted, since a lost COMMIT answer may
     # have marked them written after all
-    assert await counts(app.state.engine, vectors=separate_vectors) == (3, 3, 3)
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (3, 3, 3)
 
-    assert await resync_pending(app.state.engine, store, sentence_encoder) == 3
-    assert await counts(app.state.engine, vectors=separate_vectors) == (3, 0, 3)
+    assert await resync_pending(runtime_of(app).engine, store, sentence_encoder) == 3
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (3, 0, 3)
 
 
 async def test_a_vector_that_landed_although_its_write_failed_does_not_block_the_resync(
@@ -333,12 +340,12 @@ async def test_a_vector_that_landed_although_its_write_failed_does_not_block_the
     exists. The re-sync overwrites it instead of failing on its key forever."""
     await _pending_audits(client, vector_store_fault, 3)
     store = PgVectorStore(separate_vectors, same_database=False)
-    (landed,) = sorted(await _ids(app.state.engine, "SELECT id FROM remediation_audits"))[:1]
+    (landed,) = sorted(await _ids(runtime_of(app).engine, "SELECT id FROM remediation_audits"))[:1]
     async with separate_vectors.begin() as connection:
         await store.write(connection, landed, "[" + ",".join(["0.1"] * 384) + "]", "stale-model")
 
-    assert await resync_pending(app.state.engine, store, sentence_encoder) == 3
-    assert await counts(app.state.engine, vectors=separate_vectors) == (3, 0, 3)
+    assert await resync_pending(runtime_of(app).engine, store, sentence_encoder) == 3
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (3, 0, 3)
     async with separate_vectors.connect() as connection:
         model = await connection.scalar(
             text("SELECT model FROM remediation_audit_vectors WHERE audit_id = :id"), {"id": landed}

@@ -28,6 +28,7 @@ from app.remediation.dual_write import DualWriteCoordinator
 from app.remediation.resync import recheck_all_written, resync_pending
 from app.remediation.schemas import RemediationAuditRequest
 from app.remediation.vector_store import PgVectorStore
+from app.runtime import runtime_of
 from embeddings.model import SentenceEncoder
 from tests.faults import trigger_fault
 from tests.integration.test_remediation_dual_write import counts, separate_vectors
@@ -61,7 +62,7 @@ async def _terminate(engine: AsyncEngine, pid: int) -> None:
 
 
 def _coordinator(app: Litestar, store: PgVectorStore) -> DualWriteCoordinator:
-    return DualWriteCoordinator(app.state.engine, store, app.state.embeddings.embedder)
+    return DualWriteCoordinator(runtime_of(app).engine, store, runtime_of(app).embeddings.embedder)
 
 
 async def test_the_connection_lost_before_the_commit_leaves_nothing(
@@ -69,11 +70,11 @@ async def test_the_connection_lost_before_the_commit_leaves_nothing(
 ) -> None:
     body = "PERFORM pg_terminate_backend(pg_backend_pid());"  # the session dies mid-INSERT
     async with trigger_fault(
-        app.state.engine, "lose_connection", table="remediation_audits", event="INSERT", body=body
+        runtime_of(app).engine, "lose_connection", table="remediation_audits", event="INSERT", body=body
     ):
         with pytest.raises(Exception):  # noqa: B017, PT011 - whichever error the driver raises for a lost connection
             await _coordinator(app, PgVectorStore(separate_vectors, same_database=False)).record(REQUEST)
-    assert await counts(app.state.engine, vectors=separate_vectors) == (0, 0, 0)
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (0, 0, 0)
 
 
 async def test_the_connection_lost_after_the_commit_answers_pending_and_the_resync_finishes(
@@ -84,15 +85,15 @@ async def test_the_connection_lost_after_the_commit_answers_pending_and_the_resy
     real = PgVectorStore(separate_vectors, same_database=False)
 
     async def kill_the_row_connection(transaction: AsyncConnection) -> None:
-        await _terminate(app.state.engine, await _backend_pid(transaction))
+        await _terminate(runtime_of(app).engine, await _backend_pid(transaction))
         await asyncio.sleep(0.1)  # the backend is gone before the next statement
 
     written = await _coordinator(app, StepFault(real, kill_the_row_connection)).record(REQUEST)
 
     assert written.vector_store == "pending"
-    assert await counts(app.state.engine, vectors=separate_vectors) == (1, 1, 1)  # pending, its vector there
-    assert await resync_pending(app.state.engine, real, sentence_encoder) == 1
-    assert await counts(app.state.engine, vectors=separate_vectors) == (1, 0, 1)
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 1, 1)  # pending, its vector there
+    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 1
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 0, 1)
 
 
 async def test_a_mark_written_commit_that_fails_answers_pending_and_the_resync_finishes(
@@ -101,13 +102,13 @@ async def test_a_mark_written_commit_that_fails_answers_pending_and_the_resync_f
     real = PgVectorStore(separate_vectors, same_database=False)
     body = "RAISE EXCEPTION 'commit refused';"  # step 4's COMMIT fails (a deferred constraint trigger)
     async with trigger_fault(
-        app.state.engine, "refuse_mark", table="remediation_audits", event="UPDATE", body=body, at_commit=True
+        runtime_of(app).engine, "refuse_mark", table="remediation_audits", event="UPDATE", body=body, at_commit=True
     ):
         written = await _coordinator(app, real).record(REQUEST)
     assert written.vector_store == "pending"
-    assert await counts(app.state.engine, vectors=separate_vectors) == (1, 1, 1)
-    assert await resync_pending(app.state.engine, real, sentence_encoder) == 1
-    assert await counts(app.state.engine, vectors=separate_vectors) == (1, 0, 1)
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 1, 1)
+    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 1
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 0, 1)
 
 
 async def test_a_vector_store_that_is_down_answers_pending_and_the_resync_finishes_when_it_is_back(
@@ -120,9 +121,9 @@ async def test_a_vector_store_that_is_down_answers_pending_and_the_resync_finish
 
     answers = [await _coordinator(app, StepFault(real, down)).record(REQUEST) for _ in range(3)]
     assert [answer.vector_store for answer in answers] == ["pending"] * 3
-    assert await counts(app.state.engine, vectors=separate_vectors) == (3, 3, 0)
-    assert await resync_pending(app.state.engine, real, sentence_encoder) == 3
-    assert await counts(app.state.engine, vectors=separate_vectors) == (3, 0, 3)
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (3, 3, 0)
+    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 3
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (3, 0, 3)
 
 
 async def test_a_hung_vector_store_answers_pending_within_its_budget_and_every_row_gets_its_vector_after(
@@ -130,7 +131,9 @@ async def test_a_hung_vector_store_answers_pending_within_its_budget_and_every_r
 ) -> None:
     """The vector table locked by another session: each write waits at most its budget."""
     real = PgVectorStore(separate_vectors, same_database=False)
-    coordinator = DualWriteCoordinator(app.state.engine, real, app.state.embeddings.embedder, vector_timeout=0.3)
+    coordinator = DualWriteCoordinator(
+        runtime_of(app).engine, real, runtime_of(app).embeddings.embedder, vector_timeout=0.3
+    )
     loop = asyncio.get_running_loop()
     async with separate_vectors.connect() as locker:
         await locker.begin()
@@ -141,8 +144,8 @@ async def test_a_hung_vector_store_answers_pending_within_its_budget_and_every_r
         await locker.rollback()
     assert [answer.vector_store for answer in answers] == ["pending"] * 8
     assert elapsed < 0.3 + 1.0, elapsed
-    assert await resync_pending(app.state.engine, real, sentence_encoder) == 8
-    assert await counts(app.state.engine, vectors=separate_vectors) == (8, 0, 8)
+    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 8
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (8, 0, 8)
 
 
 # --- the process killed between steps --------------------------------------------------------
@@ -198,16 +201,18 @@ async def test_a_process_killed_between_steps_leaves_a_pending_row_that_the_resy
     vectors_left: int,
 ) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": PROJECT_ROOT}
-    args = [sys.executable, "-c", KILLED_WRITER, _url_of(app.state.engine), _url_of(separate_vectors), kill_at]
+    args = [sys.executable, "-c", KILLED_WRITER, _url_of(runtime_of(app).engine), _url_of(separate_vectors), kill_at]
     process = await asyncio.to_thread(subprocess.run, args, env=env, capture_output=True, timeout=120, check=False)
 
     assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-2000:]
-    assert await counts(app.state.engine, vectors=separate_vectors) == (1, 1, vectors_left)
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 1, vectors_left)
     assert (
-        await resync_pending(app.state.engine, PgVectorStore(separate_vectors, same_database=False), sentence_encoder)
+        await resync_pending(
+            runtime_of(app).engine, PgVectorStore(separate_vectors, same_database=False), sentence_encoder
+        )
         == 1
     )
-    assert await counts(app.state.engine, vectors=separate_vectors) == (1, 0, 1)
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 0, 1)
 
 
 async def test_the_resync_marks_pending_again_a_written_row_whose_vector_is_missing(
@@ -220,10 +225,10 @@ async def test_the_resync_marks_pending_again_a_written_row_whose_vector_is_miss
     assert {answer.vector_store for answer in answers} == {"written"}
     lost = sorted(answer.id for answer in answers)[1:3]
     await real.delete_many(lost)
-    assert await counts(app.state.engine, vectors=separate_vectors) == (5, 0, 3)
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (5, 0, 3)
 
-    assert await recheck_all_written(app.state.engine, real, page=2) == 2  # across pages
-    assert await counts(app.state.engine, vectors=separate_vectors) == (5, 2, 3)
-    assert await resync_pending(app.state.engine, real, sentence_encoder) == 2
-    assert await counts(app.state.engine, vectors=separate_vectors) == (5, 0, 5)
-    assert await recheck_all_written(app.state.engine, real) == 0
+    assert await recheck_all_written(runtime_of(app).engine, real, page=2) == 2  # across pages
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (5, 2, 3)
+    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 2
+    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (5, 0, 5)
+    assert await recheck_all_written(runtime_of(app).engine, real) == 0

@@ -10,6 +10,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
+from app.runtime import runtime_of
 from tests.factories import remediation_body as remediation
 
 REMEDIATIONS = "/api/v1/audit/remediations"
@@ -92,7 +93,7 @@ async def test_equal_similarities_are_ordered_by_id_and_pending_audits_are_not_s
 ) -> None:
     same = remediation(error_message="identical text")
     ids = [(await client.post(REMEDIATIONS, json=same)).json()["id"] for _ in range(3)]
-    async with app.state.engine.begin() as connection:
+    async with runtime_of(app).engine.begin() as connection:
         await connection.execute(text("UPDATE remediation_audits SET vector_store = 'pending' WHERE id = :id"),
                                  {"id": ids[0]})  # fmt: skip
     answer = (await client.post(SEARCH, json={"query": "identical text"})).json()
@@ -111,7 +112,7 @@ async def test_without_the_model_similarity_search_is_503_and_listing_still_work
     client: httpx.AsyncClient, app: Litestar
 ) -> None:
     await _record_past(client)
-    runtime = app.state.embeddings
+    runtime = runtime_of(app).embeddings
     embedder, runtime.embedder = runtime.embedder, None
     try:
         search = await client.post(SEARCH, json={"query": "memory"})

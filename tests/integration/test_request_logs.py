@@ -15,6 +15,7 @@ from litestar import Litestar
 from prometheus_client import REGISTRY
 
 from app.logs import formatter
+from app.runtime import runtime_of
 from tests.factories import workflow_body
 from tests.faults import trigger_fault
 
@@ -38,7 +39,7 @@ async def test_the_request_id_is_on_every_line_of_the_request_and_in_the_respons
 ) -> None:
     body = workflow_body(description="private-body-marker " * 20)
     fault = "RAISE EXCEPTION 'disk on fire';"
-    async with trigger_fault(app.state.engine, "refuse_insert", table="workflows", event="INSERT", body=fault):
+    async with trigger_fault(runtime_of(app).engine, "refuse_insert", table="workflows", event="INSERT", body=fault):
         response = await client.post("/api/v1/workflows", json=body, headers={"X-Request-ID": "req-42.a_b:c"})
     lines = read_log()
 

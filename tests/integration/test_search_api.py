@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from litestar import Litestar
 
+from app.runtime import runtime_of
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
@@ -106,7 +107,7 @@ def expected_scores(
 
 async def insert_rows(app: Litestar, *rows: dict[str, Any]) -> None:
     """Store catalog rows as they are (explicit ids and timestamps), bypassing the API."""
-    async with app.state.sessionmaker() as session, session.begin():
+    async with runtime_of(app).sessionmaker() as session, session.begin():
         await WorkflowRepository(session).insert_many(list(rows))
 
 

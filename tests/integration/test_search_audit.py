@@ -12,8 +12,10 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
-from app.audit.self_audit import SearchAuditWriter, search_completed_event
+from app.audit.self_audit import SearchAuditWriter
+from app.runtime import runtime_of
 from app.workflows.schemas import SearchFilters, SearchRequest, SearchResponse
+from app.workflows.search_events import search_completed_event
 from tests.factories import workflow_body
 from tests.faults import remove_trigger_fault, trigger_fault
 
@@ -23,7 +25,7 @@ EVENT_TYPE = "workflow.catalog.search_completed"
 
 
 async def _search_events(app: Litestar) -> list[dict[str, Any]]:
-    async with app.state.engine.connect() as connection:
+    async with runtime_of(app).engine.connect() as connection:
         rows = await connection.execute(
             text("SELECT correlation_id, event_data FROM audit_events WHERE event_type = :t"), {"t": EVENT_TYPE}
         )
@@ -41,12 +43,12 @@ async def _wait_for_events(app: Litestar, count: int, seconds: float = 5.0) -> l
 async def failing_audit_writes(app: Litestar) -> AsyncIterator[None]:
     """Audit inserts fail (an injected fault) until the test lets them through."""
     body = "RAISE EXCEPTION 'audit store unavailable';"
-    async with trigger_fault(app.state.engine, "refuse_audit", table="audit_events", event="INSERT", body=body):
+    async with trigger_fault(runtime_of(app).engine, "refuse_audit", table="audit_events", event="INSERT", body=body):
         yield
 
 
 async def _let_audit_writes_through(app: Litestar) -> None:
-    await remove_trigger_fault(app.state.engine, "refuse_audit", table="audit_events")
+    await remove_trigger_fault(runtime_of(app).engine, "refuse_audit", table="audit_events")
 
 
 async def test_a_search_writes_one_event_naming_what_it_returned(client: httpx.AsyncClient, app: Litestar) -> None:
@@ -77,7 +79,7 @@ async def test_events_survive_a_failing_audit_store_and_are_written_once_it_reco
     assert time.monotonic() - started < 2, "a failing audit store must not slow searches"
     await asyncio.sleep(0.5)  # the writer has tried and failed by now
     assert await _search_events(app) == []
-    assert app.state.search_audit.pending == 3
+    assert runtime_of(app).search_audit.pending == 3
 
     await _let_audit_writes_through(app)
 
@@ -87,7 +89,7 @@ async def test_events_survive_a_failing_audit_store_and_are_written_once_it_reco
 
 
 async def test_closing_the_writer_flushes_what_is_buffered(client: httpx.AsyncClient, app: Litestar) -> None:
-    writer = SearchAuditWriter(app.state.audit_writer)  # never started
+    writer = SearchAuditWriter(runtime_of(app).audit_writer)  # never started
     request = SearchRequest(filters=SearchFilters(**FILTERS))
     for _ in range(5):
         writer.record(search_completed_event(request, SearchResponse([], 0, request.filters), 1))

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from sqlalchemy import text
 
+from app.runtime import runtime_of
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
@@ -195,13 +196,13 @@ def search_query(request: dict[str, Any]) -> SearchQuery:
 
 
 async def truncate(app: Litestar) -> None:
-    async with app.state.sessionmaker() as session, session.begin():
+    async with runtime_of(app).sessionmaker() as session, session.begin():
         await session.execute(text("TRUNCATE workflows"))
 
 
 async def store(app: Litestar, catalog: list[dict[str, Any]]) -> None:
     await truncate(app)
-    async with app.state.sessionmaker() as session, session.begin():
+    async with runtime_of(app).sessionmaker() as session, session.begin():
         await WorkflowRepository(session).insert_many([catalog_row(i, w) for i, w in enumerate(catalog)])
 
 

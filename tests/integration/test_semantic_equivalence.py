@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from sqlalchemy import text
 
+from app.runtime import runtime_of
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
@@ -79,7 +80,7 @@ async def _store(app: Litestar, catalog: list[CatalogEntry]) -> None:
             embedding_text_hash="0" * 64 if embedded else None,
         )
         rows.append(row)
-    async with app.state.sessionmaker() as session, session.begin():
+    async with runtime_of(app).sessionmaker() as session, session.begin():
         await session.execute(text("TRUNCATE workflows"))
         await WorkflowRepository(session).insert_many(rows)
 

@@ -11,6 +11,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
+from app.runtime import runtime_of
 from embeddings.model import SentenceEncoder
 from tests.data.semantic_catalog import CATALOG, LABELS, QUERIES
 from tests.factories import workflow_body
@@ -156,7 +157,7 @@ async def test_workflows_without_an_embedding_are_skipped_and_counted(client: ht
     for name in ("pending-1", "pending-2"):
         await _create(client, workflow_name=name, labels=LABELS)
     await _create(client, workflow_name="pending-other-labels", labels={**LABELS, "environment": "staging"})
-    async with app.state.engine.begin() as connection:
+    async with runtime_of(app).engine.begin() as connection:
         await connection.execute(text("UPDATE workflows SET embedding = NULL WHERE workflow_name LIKE 'pending-%'"))
 
     answer = await _search(client, query="anything at all")
@@ -172,7 +173,7 @@ async def test_workflows_without_an_embedding_are_skipped_and_counted(client: ht
 
 
 async def test_a_workflow_whose_embedding_fails_is_stored_pending(client: httpx.AsyncClient, app: Litestar) -> None:
-    batcher = app.state.embeddings.embedder.batcher
+    batcher = runtime_of(app).embeddings.embedder.batcher
     healthy = batcher.encoder
 
     class BrokenEncoder:  # an injected fault: the model raises
@@ -196,7 +197,7 @@ async def test_without_the_model_semantic_search_is_503_and_label_search_still_w
     client: httpx.AsyncClient, app: Litestar
 ) -> None:
     await _create(client, workflow_name="any", labels=LABELS)
-    runtime = app.state.embeddings
+    runtime = runtime_of(app).embeddings
     embedder, runtime.embedder = runtime.embedder, None
     try:
         semantic = await client.post(SEARCH, json={"filters": FILTERS, "query": "anything"})

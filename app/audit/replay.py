@@ -1,4 +1,4 @@
-"""Replaying a queued record: the whole original payload, stored once however often it is replayed.
+"""The audit payloads of the dead letter queue, and their replay: stored once however often replayed.
 
 Queued audit events keep the ``event_id`` they were given when accepted, so a replay of a write
 that did commit after all (its answer was lost) finds the row and adds nothing. A notification
@@ -18,17 +18,13 @@ from app.audit.notifications import NotificationAudit, NotificationAuditReposito
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import AuditRepository
 from app.audit.schemas import AuditEvent
-from app.dlq.queue import QueuedRecord
+from app.dlq.queue import QueuedRecord, ReplayRejected
 
 
 class QueuedEvents(msgspec.Struct):
     """The payload of the events stream: one accepted write, a single event or a whole batch."""
 
     events: list[AuditEvent]
-
-
-class ReplayRejected(Exception):
-    """The record can never be stored as it is; retrying will not help."""
 
 
 def events_payload(rows: Sequence[dict[str, Any]]) -> bytes:
@@ -39,7 +35,9 @@ def notification_payload(notification: NotificationAudit) -> bytes:
     return msgspec.json.encode(notification)
 
 
-class Replayer:
+class AuditReplayer:
+    """The dead letter queue's replayer for audit events and notifications (``app.dlq.queue.Replayer``)."""
+
     def __init__(self, engine: AsyncEngine, partitions: PartitionKeeper) -> None:
         self.engine = engine
         self.partitions = partitions

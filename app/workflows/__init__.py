@@ -1,0 +1,1 @@
+"""The workflow catalog: versions, search, and the search's own audit event."""
