@@ -34,6 +34,7 @@ from tests.servers import running
 EVENTS = "/api/v1/audit/events"
 WRITES = 1000
 CONCURRENCY = 50
+STOP_AFTER = 150
 
 
 class StoppableDatabase:
@@ -77,11 +78,15 @@ async def outage_app(
         yield application
 
 
-async def write_all(http: httpx.AsyncClient, bodies: list[dict[str, Any]], answered: list[Any]) -> None:
+async def write_all(
+    http: httpx.AsyncClient, bodies: list[dict[str, Any]], answered: list[Any], stopped: asyncio.Event
+) -> None:
     pending = iter(enumerate(bodies))
 
     async def writer() -> None:
         for index, body in pending:
+            if len(answered) >= STOP_AFTER:  # the writes in flight meet the stop; the rest wait for it
+                await stopped.wait()
             response = await http.post(EVENTS, json=body)
             answered.append((index, response.status_code, response.json()))
             await asyncio.sleep(0.005)  # spread the load across the outage
@@ -89,14 +94,16 @@ async def write_all(http: httpx.AsyncClient, bodies: list[dict[str, Any]], answe
     await asyncio.gather(*(writer() for _ in range(CONCURRENCY)))
 
 
-async def stop_and_restart(database: StoppableDatabase, answered: list[Any]) -> dict[str, int]:
-    """Stop the database after 150 answers, start it again 300 answers later."""
+async def stop_and_restart(database: StoppableDatabase, answered: list[Any], stopped: asyncio.Event) -> dict[str, int]:
+    """Stop the database after 150 answers, start it again 300 answers later. A slow stop (a
+    loaded machine) must not let every write finish before the database is down."""
     marks: dict[str, int] = {}
-    while len(answered) < 150:  # noqa: ASYNC110
+    while len(answered) < STOP_AFTER:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     marks["stopping"] = len(answered)
     await asyncio.to_thread(database.stop)
     marks["stopped"] = len(answered)
+    stopped.set()
     while len(answered) < marks["stopped"] + 300 and len(answered) < WRITES:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     await asyncio.to_thread(database.start)
@@ -114,7 +121,10 @@ async def test_no_accepted_write_is_lost_or_doubled_through_a_database_restart(
     answered: list[Any] = []
     transport = httpx.ASGITransport(app=outage_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30) as http:
-        marks, _ = await asyncio.gather(stop_and_restart(database, answered), write_all(http, bodies, answered))
+        stopped = asyncio.Event()
+        marks, _ = await asyncio.gather(
+            stop_and_restart(database, answered, stopped), write_all(http, bodies, answered, stopped)
+        )
 
     statuses = Counter(status for _, status, _ in answered)
     assert set(statuses) <= {201, 202}, f"{statuses} (outage marks {marks})"
