@@ -16,6 +16,7 @@ from litestar.types import ASGIApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access import AccessToken, access_middleware, load_tokens
+from app.api_docs import asset_routes, render_plugins
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             RemediationAuditController,
             HealthController,
             MetricsController,
+            *asset_routes(),
         ],
         dependencies={"db_session": Provide(provide_db_session)},
         before_request=check_request_body,
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             title="workflow-search",
             version="1.0.0",
             description="Workflow catalog and search, wire-compatible with the kubernaut Data Storage v1 API.",
+            render_plugins=render_plugins(),
         ),
         logging_config=None,  # the process's logging is app.logs (structlog); Litestar adds none of its own
         debug=False,
