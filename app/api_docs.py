@@ -2,8 +2,8 @@
 
 Litestar's render plugins point at public CDNs by default, so on a machine without internet
 /schema is a blank page. The UIs' dist files come instead from the pinned ``openapi-ui-bundles``
-wheel and are served from /schema/assets/: Redoc at /schema (and /schema/redoc), Swagger UI at
-/schema/swagger. The wheel's RapiDoc fetches its fonts from Google, and Stoplight Elements has
+package and are served from /schema/assets/: Redoc at /schema (and /schema/redoc), Swagger UI at
+/schema/swagger. The package's RapiDoc fetches its fonts from Google, and Stoplight Elements has
 no such package, so neither is offered.
 """
 
@@ -31,7 +31,7 @@ UI_DIRECTORIES: dict[str, Path] = {
     "swagger": openapi_ui_bundles.swagger_ui.static_path,
 }
 REDOC_BUNDLE = f"{ASSETS_PATH}/redoc/redoc.standalone.js"
-# Redoc's side menu shows its logo from this CDN URL; the wheel ships the same file beside the bundle.
+# Redoc's side menu shows its logo from this CDN URL; the package ships the same file beside the bundle.
 REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 REDOC_LOCAL_LOGO = f"{ASSETS_PATH}/redoc/logo-mini.svg".encode()
 # Litestar's default favicon is a CDN URL too.
