@@ -13,8 +13,8 @@ from functools import cache
 from pathlib import Path
 
 import openapi_ui_bundles
-from litestar import Router, get
-from litestar.handlers import HTTPRouteHandler
+from litestar import Response, get
+from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import (
     JsonRenderPlugin,
     OpenAPIRenderPlugin,
@@ -22,15 +22,20 @@ from litestar.openapi.plugins import (
     SwaggerRenderPlugin,
     YamlRenderPlugin,
 )
-from litestar.static_files import create_static_files_router
+from litestar.params import FromPath
+from litestar.response import File
 
 ASSETS_PATH = "/schema/assets"
-# The URL segment of each UI under ASSETS_PATH, and the package directory it serves.
-UI_DIRECTORIES: dict[str, Path] = {
-    "redoc": openapi_ui_bundles.redoc.static_path,
-    "swagger": openapi_ui_bundles.swagger_ui.static_path,
+# Each UI's URL segment under ASSETS_PATH, its package directory, and the files the pages use:
+# only those, not the package's sample index.html pages, which load a demo API from the internet.
+UI_ASSETS: dict[str, tuple[Path, frozenset[str]]] = {
+    "redoc": (openapi_ui_bundles.redoc.static_path, frozenset({"redoc.standalone.js", "logo-mini.svg"})),
+    "swagger": (
+        openapi_ui_bundles.swagger_ui.static_path,
+        frozenset({"swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css", "favicon-32x32.png"}),
+    ),
 }
-REDOC_BUNDLE = f"{ASSETS_PATH}/redoc/redoc.standalone.js"
+REDOC_BUNDLE = "redoc.standalone.js"
 # Redoc's side menu shows its logo from this CDN URL; the package ships the same file beside the bundle.
 REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 REDOC_LOCAL_LOGO = f"{ASSETS_PATH}/redoc/logo-mini.svg".encode()
@@ -43,7 +48,7 @@ def render_plugins() -> list[OpenAPIRenderPlugin]:
     return [
         RedocRenderPlugin(
             path=["/", "/redoc"],
-            js_url=REDOC_BUNDLE,
+            js_url=f"{ASSETS_PATH}/redoc/{REDOC_BUNDLE}",
             google_fonts=False,
             favicon=FAVICON,
         ),
@@ -59,22 +64,19 @@ def render_plugins() -> list[OpenAPIRenderPlugin]:
     ]
 
 
-def asset_routes() -> list[Router | HTTPRouteHandler]:
-    """One static files router per UI, and Redoc's bundle with its logo made local; none of them
-    appears in the OpenAPI document."""
-    routers: list[Router | HTTPRouteHandler] = [
-        create_static_files_router(path=f"{ASSETS_PATH}/{name}", directories=[directory], name=f"api-docs-{name}")
-        for name, directory in UI_DIRECTORIES.items()
-    ]
-    return [redoc_bundle, *routers]
+@get(f"{ASSETS_PATH}/{{ui:str}}/{{name:str}}", include_in_schema=False, sync_to_thread=False)
+def ui_asset(ui: FromPath[str], name: FromPath[str]) -> Response[bytes] | File:
+    """One of the files the docs pages load, from the installed package."""
+    directory, served = UI_ASSETS.get(ui, (None, frozenset[str]()))
+    if directory is None or name not in served:
+        raise NotFoundException(f"no API docs asset {ui}/{name}")
+    if (ui, name) == ("redoc", REDOC_BUNDLE):
+        return Response(offline_redoc_bundle(), media_type="text/javascript")
+    # filename: the media type from its extension (browsers refuse a stylesheet of another type).
+    return File(directory / name, filename=name, content_disposition_type="inline")
 
 
 @cache
 def offline_redoc_bundle() -> bytes:
-    bundle = (UI_DIRECTORIES["redoc"] / "redoc.standalone.js").read_bytes()
+    bundle = (UI_ASSETS["redoc"][0] / REDOC_BUNDLE).read_bytes()
     return bundle.replace(REDOC_CDN_LOGO, REDOC_LOCAL_LOGO)
-
-
-@get(REDOC_BUNDLE, media_type="text/javascript", include_in_schema=False, sync_to_thread=False)
-def redoc_bundle() -> bytes:
-    return offline_redoc_bundle()

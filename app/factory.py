@@ -16,7 +16,7 @@ from litestar.types import ASGIApp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access import AccessToken, access_middleware, load_tokens
-from app.api_docs import asset_routes, render_plugins
+from app.api_docs import render_plugins, ui_asset
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             RemediationAuditController,
             HealthController,
             MetricsController,
-            *asset_routes(),
+            ui_asset,
         ],
         dependencies={"db_session": Provide(provide_db_session)},
         before_request=check_request_body,

@@ -17,6 +17,7 @@ from app.settings import Settings
 UI_PAGES = ["/schema", "/schema/redoc", "/schema/swagger"]
 # Elements and RapiDoc need files from the internet (app/api_docs.py): not offered.
 DROPPED_PAGES = ["/schema/elements", "/schema/rapidoc"]
+MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""")
 
 
@@ -60,6 +61,8 @@ async def test_a_docs_page_references_only_files_the_service_serves(client: http
     for reference in references:
         asset = await client.get(reference)
         assert asset.status_code == 200, reference
+        # Chromium applies no stylesheet and runs no script served as another type.
+        assert asset.headers["content-type"].startswith(MEDIA_TYPES[Path(reference).suffix]), reference
         if reference.endswith(".css"):
             found = [url or imported for url, imported in CSS_URL.findall(asset.text)]
             assert [url for url in found if re.match(r"(https?:)?//", url)] == [], reference
@@ -71,6 +74,20 @@ async def test_the_redoc_bundle_shows_its_logo_from_the_service(client: httpx.As
     assert bundle.headers["content-type"].startswith("text/javascript")
     assert b"https://cdn.redoc.ly" not in bundle.content
     assert (await client.get("/schema/assets/redoc/logo-mini.svg")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/schema/assets/redoc/index.html",  # the packages' demo pages load a demo API from the internet
+        "/schema/assets/swagger/index.html",
+        "/schema/assets/redoc/__init__.py",
+        "/schema/assets/rapidoc/rapidoc-min.js",
+        "/schema/assets/redoc/..%2F__init__.py",
+    ],
+)
+async def test_only_the_files_the_pages_use_are_served(client: httpx.AsyncClient, path: str) -> None:
+    assert (await client.get(path)).status_code == 404
 
 
 @pytest.mark.parametrize("page", DROPPED_PAGES)
