@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: setup run test lint typecheck unit redis-server
+.PHONY: setup run test lint typecheck unit redis-server chromium
 
 setup: $(STAMP)
 
@@ -57,7 +57,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck redis-server
+test: lint typecheck redis-server chromium
 	$(BIN)/pytest
 
 # The tests start their own redis-server processes; install the binary once if it is missing.
@@ -65,3 +65,9 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+
+# The API docs test loads /schema in headless Chromium with the network blocked; install it once.
+chromium:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp
 
 from app.access import AccessToken, access_middleware, load_tokens
+from app.api_docs import render_plugins, ui_asset
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
@@ -132,6 +133,7 @@ def create_app(
             RemediationAuditController,
             HealthController,
             MetricsController,
+            ui_asset,
         ],
         dependencies=RUNTIME_DEPENDENCIES,
         before_request=check_request_body,
@@ -143,6 +145,7 @@ def create_app(
             title="workflow-search",
             version="1.0.0",
             description="Workflow catalog and search, wire-compatible with the kubernaut Data Storage v1 API.",
+            render_plugins=render_plugins(),
         ),
         logging_config=None,  # the process's logging is app.logs (structlog); Litestar adds none of its own
         debug=False,

@@ -88,7 +88,20 @@ async def test_admin_scope_may_do_everything(http: httpx.AsyncClient) -> None:
     assert (await http.get("/api/v1/workflows", headers=as_(ADMIN))).json()["total"] == 1
 
 
-@pytest.mark.parametrize("path", ["/health", "/health/ready", "/health/live", "/metrics", "/schema/openapi.json"])
+OPEN_PATHS = [
+    "/health",
+    "/health/ready",
+    "/health/live",
+    "/metrics",
+    "/schema/openapi.json",
+    "/schema",
+    "/schema/swagger",
+    "/schema/assets/redoc/redoc.standalone.js",
+    "/schema/assets/swagger/swagger-ui.css",
+]
+
+
+@pytest.mark.parametrize("path", OPEN_PATHS)
 async def test_probes_metrics_and_the_schema_need_no_token(http: httpx.AsyncClient, path: str) -> None:
     assert (await http.get(path)).status_code == 200
 

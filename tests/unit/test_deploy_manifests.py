@@ -1,11 +1,15 @@
-"""The Kubernetes manifests agree with the service: probe routes, port, settings, shutdown timings."""
+"""The Kubernetes manifests are valid Kubernetes objects, and agree with the service: probe routes,
+port, settings, shutdown timings."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import msgspec
+import pytest
 import yaml
 
 from app.factory import create_app
@@ -13,6 +17,19 @@ from app.settings import Settings, env_name
 
 MANIFESTS = Path(__file__).parents[2] / "deploy" / "kubernetes"
 AUDIT_FLUSH_SECONDS = 10  # the fixed bound of shutdown step 3 (docs/operations.md)
+# The Kubernetes API the manifests are checked against, from the schemas kubernetes-validate ships.
+KUBERNETES_VERSION = "1.33.0"
+EXPECTED_KINDS = {"ConfigMap", "Deployment", "Job", "Secret", "Service"}
+
+
+def _documents() -> list[tuple[str, dict[str, Any]]]:
+    """Every YAML document in deploy/kubernetes/, with the file it came from."""
+    return [
+        (path.name, document)
+        for path in sorted(MANIFESTS.glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document is not None
+    ]
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -24,6 +41,31 @@ def _container() -> dict[str, Any]:
     spec: dict[str, Any] = _load("deployment.yaml")["spec"]["template"]["spec"]
     container: dict[str, Any] = spec["containers"][0]
     return container
+
+
+def test_every_kind_the_service_needs_is_there() -> None:
+    assert {document["kind"] for _, document in _documents()} == EXPECTED_KINDS
+
+
+@pytest.mark.parametrize(("name", "document"), _documents(), ids=[name for name, _ in _documents()])
+def test_every_manifest_is_valid_against_the_kubernetes_schemas(name: str, document: dict[str, Any]) -> None:
+    # strict: an unknown or misspelt field fails, as `kubectl apply --validate=strict` would refuse it.
+    used = kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    assert used == KUBERNETES_VERSION.rsplit(".", 1)[0], f"{name}: checked against {used}'s schemas, not ours"
+
+
+def test_the_schema_check_refuses_an_unknown_field() -> None:
+    deployment = copy.deepcopy(_load("deployment.yaml"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError, match="readinessProbes"):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_schema_check_refuses_a_wrong_type() -> None:
+    deployment = copy.deepcopy(_load("deployment.yaml"))
+    deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = "seventy"
+    with pytest.raises(kubernetes_validate.ValidationError, match="seventy"):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
 
 
 def test_probe_paths_are_routes(tmp_path: Path) -> None:
