@@ -19,9 +19,10 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, Problem
+from app import problems
+from app.problems import ProblemType, problem_body, send_problem
 
 AccessScope = Literal["read", "write", "admin"]
 OPEN_PREFIXES = ("/health", "/metrics", "/schema")
@@ -101,16 +102,12 @@ def bearer(scope: Scope) -> str | None:
 
 
 def access_middleware(app: ASGIApp, tokens: tuple[AccessToken, ...], problem_base_url: str) -> ASGIApp:
-    base = problem_base_url.rstrip("/")
-
-    async def refuse(send: Send, scope: Scope, status: int, slug: str, title: str, detail: str) -> None:
-        body = msgspec.json.encode(Problem(f"{base}/{slug}", title, status, detail, str(scope.get("path", ""))))
-        headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
-        if status == 401:
-            headers.append((b"www-authenticate", b'Bearer realm="workflow-search"'))
-        start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": headers}
-        await send(start)
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+    async def refuse(send: Send, scope: Scope, problem: ProblemType, detail: str) -> None:
+        body = problem_body(problem_base_url, problem, detail, str(scope.get("path", "")))
+        challenge = (
+            [(b"www-authenticate", b'Bearer realm="workflow-search"')] if problem is problems.UNAUTHORIZED else []
+        )
+        await send_problem(send, body, challenge)
 
     async def with_access(scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -121,11 +118,11 @@ def access_middleware(app: ASGIApp, tokens: tuple[AccessToken, ...], problem_bas
         scopes = None if presented is None else granted(tokens, presented)
         if scopes is None:
             detail = "a bearer token is required" if presented is None else "the bearer token is not known"
-            await refuse(send, scope, 401, "unauthorized", "Unauthorized", detail)
+            await refuse(send, scope, problems.UNAUTHORIZED, detail)
             return
         needed = required_scope(scope["method"], path)
         if needed not in scopes and "admin" not in scopes:
-            await refuse(send, scope, 403, "forbidden", "Forbidden", f"this token lacks the {needed!r} scope")
+            await refuse(send, scope, problems.FORBIDDEN, f"this token lacks the {needed!r} scope")
             return
         await app(scope, receive, send)
 

@@ -19,11 +19,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import TypeVar
 
-import msgspec
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, Problem
+from app import problems
+from app.problems import problem_body, send_problem
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -94,20 +94,7 @@ def requested_timeout(scope: Scope, default: float) -> float | None:
 
 
 def deadline_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
-    base = settings.problem_base_url.rstrip("/")
-
-    async def send_problem(send: Send, scope: Scope, status: int, slug: str, title: str, detail: str) -> None:
-        field_errors = {"X-Request-Timeout": detail} if status == 400 else None
-        body = msgspec.json.encode(
-            Problem(f"{base}/{slug}", title, status, detail, str(scope.get("path", "")), field_errors)
-        )
-        start: HTTPResponseStartEvent = {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())],
-        }
-        await send(start)
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+    base = settings.problem_base_url
 
     def wrap(app: ASGIApp) -> ASGIApp:
         async def with_deadline(scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,10 +102,11 @@ def deadline_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
                 await app(scope, receive, send)
                 return
             seconds = requested_timeout(scope, settings.request_timeout_seconds)
+            path = str(scope.get("path", ""))
             if seconds is None:
-                await send_problem(
-                    send, scope, 400, "validation-error", "Validation Error", "must be a non-negative number of seconds"
-                )
+                detail = "must be a non-negative number of seconds"
+                field_errors = {"X-Request-Timeout": detail}
+                await send_problem(send, problem_body(base, problems.VALIDATION_ERROR, detail, path, field_errors))
                 return
             started = False
 
@@ -137,10 +125,8 @@ def deadline_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
             except TimeoutError:
                 logger.warning("request %s %s passed its %.3f s deadline", scope.get("method"), scope["path"], seconds)
                 if not started:
-                    await send_problem(
-                        send, scope, 504, "request-timeout", "Request Timeout",
-                        f"the request did not complete within its deadline of {seconds:g} s",
-                    )  # fmt: skip
+                    detail = f"the request did not complete within its deadline of {seconds:g} s"
+                    await send_problem(send, problem_body(base, problems.REQUEST_TIMEOUT, detail, path))
 
         return with_deadline
 

@@ -1,31 +1,28 @@
-"""Domain errors, and the one place that turns any error into RFC 7807 problem details."""
+"""Domain errors, and the one place that turns any error raised in a handler into problem details
+(RFC 9457), each of a type from the catalogue (``app.problems``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
-import msgspec
 import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from app import problems
 from app.metrics import VALIDATION_FAILURES, failure_reason, field_label
 from app.outages import is_outage
+from app.problems import PROBLEM_JSON, Problem, ProblemType, problem_body
 
 logger = logging.getLogger(__name__)
 
-PROBLEM_JSON = "application/problem+json"
-
 
 class DomainError(Exception):
-    """An error a client can act on; its slug names the problem type."""
+    """An error a client can act on; its problem type comes from the catalogue (app.problems)."""
 
-    status: int = HTTPStatus.BAD_REQUEST
-    slug: str = "invalid-request"
-    title: str = "Invalid Request"
+    problem: ClassVar[ProblemType] = problems.INVALID_REQUEST
 
     def __init__(self, detail: str, field_errors: Mapping[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -38,8 +35,7 @@ class InvalidRequest(DomainError):
 
 
 class ValidationFailed(DomainError):
-    slug = "validation-error"
-    title = "Validation Error"
+    problem = problems.VALIDATION_ERROR
 
     def __init__(self, field_errors: Mapping[str, str], detail: str | None = None) -> None:
         names = ", ".join(sorted(field_errors))
@@ -47,90 +43,45 @@ class ValidationFailed(DomainError):
 
 
 class ImmutableFieldViolation(DomainError):
-    slug = "immutable-field-violation"
-    title = "Immutable Field Violation"
+    problem = problems.IMMUTABLE_FIELD_VIOLATION
 
 
 class NotFound(DomainError):
-    status = HTTPStatus.NOT_FOUND
-    slug = "not-found"
-    title = "Not Found"
+    problem = problems.NOT_FOUND
 
 
 class Conflict(DomainError):
-    status = HTTPStatus.CONFLICT
-    slug = "conflict"
-    title = "Conflict"
+    problem = problems.CONFLICT
 
 
 class ServiceUnavailable(DomainError):
-    status = HTTPStatus.SERVICE_UNAVAILABLE
-    slug = "service-unavailable"
-    title = "Service Unavailable"
+    problem = problems.SERVICE_UNAVAILABLE
 
 
 class StorageUnavailable(DomainError):
     """The database and the dead letter queue both failed: the write was not accepted."""
 
-    status = HTTPStatus.INTERNAL_SERVER_ERROR
-    slug = "database-error"
-    title = "Database Error"
-
-
-class Problem(msgspec.Struct, omit_defaults=True):
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str
-    field_errors: dict[str, str] | None = None
-
-
-# Framework errors that carry only a status code get the slug api.md gives that status.
-_SLUG_BY_STATUS = {
-    400: ("invalid-request", "Invalid Request"),
-    401: ("unauthorized", "Unauthorized"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not-found", "Not Found"),
-    405: ("method-not-allowed", "Method Not Allowed"),
-    409: ("conflict", "Conflict"),
-    413: ("request-too-large", "Request Entity Too Large"),
-    415: ("unsupported-media-type", "Unsupported Media Type"),
-    429: ("rate-limit-exceeded", "Too Many Requests"),
-    503: ("service-unavailable", "Service Unavailable"),
-    504: ("request-timeout", "Request Timeout"),
-}
+    problem = problems.DATABASE_ERROR
 
 
 def problem_response(
     request: Request[Any, Any, Any],
-    *,
-    status: int,
-    slug: str,
-    title: str,
+    problem: ProblemType,
     detail: str,
+    *,
     field_errors: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response[Problem]:
     # Typed as Runtime in app.runtime, which imports the capabilities that import this module.
-    base = str(request.app.state.runtime.settings.problem_base_url).rstrip("/")
-    body = Problem(
-        type=f"{base}/{slug}",
-        title=title,
-        status=status,
-        detail=detail,
-        instance=request.url.path,
-        field_errors=dict(field_errors) if field_errors else None,
-    )
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+    base = str(request.app.state.runtime.settings.problem_base_url)
+    body = problem_body(base, problem, detail, request.url.path, field_errors)
+    return Response(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
     for field, message in (exc.field_errors or {}).items():
         VALIDATION_FAILURES.labels(field_label(field), failure_reason(message)).inc()
-    return problem_response(
-        request, status=exc.status, slug=exc.slug, title=exc.title, detail=exc.detail, field_errors=exc.field_errors
-    )
+    return problem_response(request, exc.problem, exc.detail, field_errors=exc.field_errors)
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
@@ -138,20 +89,16 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     messages = [m for m in (exc.extra or []) if isinstance(m, dict)]
     field_errors = {str(m.get("key", "body")): str(m.get("message", "invalid")) for m in messages}
     if not field_errors:
-        return problem_response(
-            request, status=400, slug="invalid-request", title="Invalid Request", detail=str(exc.detail)
-        )
+        return problem_response(request, problems.INVALID_REQUEST, str(exc.detail))
     return _domain_error(request, ValidationFailed(field_errors))
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
-    slug, title = _SLUG_BY_STATUS.get(exc.status_code, ("internal-error", "Internal Server Error"))
-    if exc.status_code >= 500 and exc.status_code not in _SLUG_BY_STATUS:
+    problem = problems.of_status(exc.status_code)
+    if problem.status != exc.status_code:  # a 5xx the catalogue does not name
         logger.error("server error on %s", request.url.path, exc_info=exc)
-        detail = "the server could not complete the request"
-    else:
-        detail = str(exc.detail)
-    return problem_response(request, status=exc.status_code, slug=slug, title=title, detail=detail, headers=exc.headers)
+        return problem_response(request, problem, "the server could not complete the request")
+    return problem_response(request, problem, str(exc.detail), headers=exc.headers)
 
 
 def _pool_exhausted(request: Request[Any, Any, Any], exc: sqlalchemy.exc.TimeoutError) -> Response[Problem]:
@@ -171,26 +118,13 @@ def _database_error(request: Request[Any, Any, Any], exc: sqlalchemy.exc.DBAPIEr
 
 
 def _retry_shortly(request: Request[Any, Any, Any], detail: str) -> Response[Problem]:
-    return problem_response(
-        request,
-        status=503,
-        slug="service-unavailable",
-        title="Service Unavailable",
-        detail=detail,
-        headers={"Retry-After": "1"},
-    )
+    return problem_response(request, problems.SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "1"})
 
 
 def _unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     # The detail never carries the exception text: it may hold SQL or data.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(
-        request,
-        status=500,
-        slug="internal-error",
-        title="Internal Server Error",
-        detail="the server could not complete the request",
-    )
+    return problem_response(request, problems.INTERNAL_ERROR, "the server could not complete the request")
 
 
 def exception_handlers() -> Mapping[type[Exception], Callable[..., Any]]:
@@ -205,13 +139,13 @@ def exception_handlers() -> Mapping[type[Exception], Callable[..., Any]]:
 
 
 __all__ = [
-    "PROBLEM_JSON",
     "Conflict",
     "DomainError",
     "ImmutableFieldViolation",
     "InvalidRequest",
     "NotFound",
     "ServiceUnavailable",
+    "StorageUnavailable",
     "ValidationFailed",
     "exception_handlers",
     "problem_response",

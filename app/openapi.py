@@ -24,7 +24,7 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec.security_scheme import SecurityScheme
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.errors import PROBLEM_JSON
+from app.problems import CATALOGUE, PROBLEM_JSON
 
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
@@ -99,8 +99,9 @@ def _problem_response(status: int) -> OpenAPIResponse:
     headers: dict[str, OpenAPIHeader | Reference] | None = None
     if status in {429, 503}:
         headers = {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description="seconds")}
+    slugs = ", ".join(problem.slug for problem in CATALOGUE if problem.status == status)
     return OpenAPIResponse(
-        description=HTTPStatus(status).phrase,
+        description=f"{HTTPStatus(status).phrase} (problem types: {slugs})",
         content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference("#/components/schemas/Problem"))},
         headers=headers,
     )

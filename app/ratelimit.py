@@ -13,12 +13,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-import msgspec
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
+from app import problems
 from app.access import OPEN_PREFIXES
-from app.errors import PROBLEM_JSON, Problem
+from app.problems import problem_body, send_problem
 
 MAX_CLIENTS = 10_000  # buckets kept; the least recently seen client is forgotten first
 
@@ -53,7 +53,6 @@ def client_of(scope: Scope) -> str:
 def rate_limit_middleware(app: ASGIApp, buckets: TokenBuckets | None, problem_base_url: str) -> ASGIApp:
     if buckets is None:
         return app
-    problem_type = f"{problem_base_url.rstrip('/')}/rate-limit-exceeded"
 
     async def limited(scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -66,17 +65,7 @@ def rate_limit_middleware(app: ASGIApp, buckets: TokenBuckets | None, problem_ba
             return
         retry_after = max(1, math.ceil(wait))
         detail = f"too many requests from this client; retry after {retry_after} s"
-        body = msgspec.json.encode(Problem(problem_type, "Too Many Requests", 429, detail, path))
-        start: HTTPResponseStartEvent = {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(retry_after).encode()),
-            ],
-        }
-        await send(start)
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        body = problem_body(problem_base_url, problems.RATE_LIMIT_EXCEEDED, detail, path)
+        await send_problem(send, body, [(b"retry-after", str(retry_after).encode())])
 
     return limited

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from uuid import UUID, uuid4
 
 import httpx
@@ -16,30 +16,10 @@ from sqlalchemy import text
 from app.runtime import runtime_of
 from tests.factories import workflow_body
 from tests.faults import trigger_fault
+from tests.problems import assert_problem, field_errors
 
 WORKFLOWS = "/api/v1/workflows"
-PROBLEM_BASE = "https://kubernaut.ai/problems"
 GENERIC_500_DETAIL = "the server could not complete the request"
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    """An RFC 7807 body of the given status and slug, about the request's own path."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"] == f"{PROBLEM_BASE}/{slug}"
-    assert urlsplit(body["type"]).scheme == "https"
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    assert body["status"] == status
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    assert body["instance"] == response.request.url.path
-    return body
-
-
-def field_errors(response: httpx.Response, status: int = 400, slug: str = "validation-error") -> dict[str, str]:
-    return assert_problem(response, status, slug).get("field_errors") or {}
 
 
 async def create(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:

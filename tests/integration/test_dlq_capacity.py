@@ -109,7 +109,7 @@ async def test_a_write_to_a_full_queue_fails_as_a_database_error_and_leaves_it_f
     with pytest.raises(StorageUnavailable) as refused:
         await queue_one(fallback, MAX_LENGTH)
 
-    assert (refused.value.status, refused.value.slug) == (500, "database-error")
+    assert (refused.value.problem.status, refused.value.problem.slug) == (500, "database-error")
     assert "QueueFull" in refused.value.detail
     assert await queue.depth("events") == MAX_LENGTH
     assert await queue.dead_depth("events") == 0

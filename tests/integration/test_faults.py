@@ -50,6 +50,7 @@ from tests.factories import audit_event_body, notification_audit_body, workflow_
 from tests.faults import remove_trigger_fault, trigger_fault
 from tests.integration.test_cli import SCRIPT, _env
 from tests.integration.test_dlq_fallback import rows
+from tests.problems import assert_problem
 from tests.servers import RedisProcess, free_port, redis_server, running, stoppable_redis_server
 
 T = TypeVar("T")
@@ -76,14 +77,6 @@ async def wait_until(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {seconds} s; last seen: {value!r}")
         await asyncio.sleep(0.1)
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem: dict[str, Any] = response.json()
-    assert problem["type"].endswith(f"/{slug}"), problem
-    return problem
 
 
 def assert_stored_as_sent(stored: dict[str, Any], sent: dict[str, Any]) -> None:

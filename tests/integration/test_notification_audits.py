@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app.runtime import runtime_of
 from tests.factories import notification_audit_body as notification
+from tests.problems import assert_problem, field_errors
 
 NOTIFICATIONS = "/api/v1/audit/notifications"
 REQUIRED = ["remediation_id", "notification_id", "recipient", "channel", "message_summary", "status", "sent_at"]
@@ -26,16 +27,9 @@ async def stored_rows(app: Litestar) -> list[dict[str, Any]]:
 
 
 def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["type"].endswith(f"/{slug}")
-    assert (body["status"], body["instance"]) == (status, NOTIFICATIONS)
+    body = assert_problem(response, status, slug)
+    assert body["instance"] == NOTIFICATIONS
     return body
-
-
-def field_errors(response: httpx.Response) -> dict[str, str]:
-    return dict(problem(response, 400, "validation-error")["field_errors"])
 
 
 def as_sent(value: Any) -> Any:

@@ -19,6 +19,7 @@ from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
 from search.labels import MANDATORY_LABELS
 from tests.factories import ALL_TRUE
+from tests.problems import assert_problem
 
 SEARCH = "/api/v1/workflows/search"
 WORKFLOWS = "/api/v1/workflows"
@@ -116,13 +117,8 @@ def row(workflow_id: UUID, created_at: datetime, **fields: Any) -> dict[str, Any
     return {**values, "workflow_id": workflow_id, "created_at": created_at, "updated_at": created_at}
 
 
-async def assert_problem(response: httpx.Response, slug: str) -> dict[str, Any]:
-    assert response.status_code == 400, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    problem: dict[str, Any] = response.json()
-    assert problem["type"].endswith(f"/{slug}")
-    assert problem["status"] == 400
-    return problem
+async def assert_bad_request(response: httpx.Response, slug: str) -> dict[str, Any]:
+    return assert_problem(response, 400, slug)
 
 
 # --- section 7: worked examples -----------------------------------------------------------------
@@ -420,7 +416,7 @@ async def test_result_fields_and_ranges(client: httpx.AsyncClient) -> None:
 )
 async def test_out_of_range_options_are_400(client: httpx.AsyncClient, option: str, value: float) -> None:
     response = await client.post(SEARCH, json={**search_body(), option: value})
-    problem = await assert_problem(response, "validation-error")
+    problem = await assert_bad_request(response, "validation-error")
     assert option in problem["field_errors"]
 
 
@@ -437,7 +433,7 @@ async def test_missing_or_empty_mandatory_label_is_400(client: httpx.AsyncClient
         del body["filters"][label]
     else:
         body["filters"][label] = "" if how == "empty" else None
-    problem = await assert_problem(await client.post(SEARCH, json=body), "validation-error")
+    problem = await assert_bad_request(await client.post(SEARCH, json=body), "validation-error")
     assert list(problem["field_errors"]) == [f"filters.{label}"]
 
 
@@ -446,12 +442,12 @@ async def test_several_bad_mandatory_labels_are_named_together(client: httpx.Asy
     del body["filters"]["signal_type"]
     del body["filters"]["priority"]
     body["filters"]["component"] = ""
-    problem = await assert_problem(await client.post(SEARCH, json=body), "validation-error")
+    problem = await assert_bad_request(await client.post(SEARCH, json=body), "validation-error")
     assert set(problem["field_errors"]) == {"filters.signal_type", "filters.component", "filters.priority"}
 
 
 async def test_empty_filters_name_all_five(client: httpx.AsyncClient) -> None:
-    problem = await assert_problem(await client.post(SEARCH, json={"filters": {}}), "validation-error")
+    problem = await assert_bad_request(await client.post(SEARCH, json={"filters": {}}), "validation-error")
     assert set(problem["field_errors"]) == {f"filters.{label}" for label in MANDATORY_LABELS}
 
 
@@ -461,18 +457,18 @@ async def test_empty_filters_name_all_five(client: httpx.AsyncClient) -> None:
 )
 async def test_request_enums_are_enforced(client: httpx.AsyncClient, label: str, value: str) -> None:
     body = search_body(**{label: value})
-    problem = await assert_problem(await client.post(SEARCH, json=body), "validation-error")
+    problem = await assert_bad_request(await client.post(SEARCH, json=body), "validation-error")
     assert f"filters.{label}" in problem["field_errors"]
 
 
 async def test_body_that_is_not_json_is_invalid_request(client: httpx.AsyncClient) -> None:
     response = await client.post(SEARCH, content=b"{not json", headers={"content-type": "application/json"})
-    await assert_problem(response, "invalid-request")
+    await assert_bad_request(response, "invalid-request")
 
 
 async def test_body_that_is_a_json_array_is_invalid_request(client: httpx.AsyncClient) -> None:
     response = await client.post(SEARCH, json=[search_body()])
-    await assert_problem(response, "invalid-request")
+    await assert_bad_request(response, "invalid-request")
 
 
 @pytest.mark.parametrize(
