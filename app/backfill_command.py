@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 
 from tqdm import tqdm
 
-from app.database import create_engine, locate_database
+from app.database import open_database
 from app.embedding_runtime import EmbeddingRuntime
 from app.remediation.resync import resync_pending
 from app.remediation.vector_store import open_vector_store
@@ -44,9 +44,7 @@ def run_backfill_command(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _backfill(settings: Settings, args: argparse.Namespace) -> tuple[BackfillReport, int]:
     runtime = EmbeddingRuntime(settings)
-    location = await asyncio.to_thread(locate_database, settings)
-    engine = create_engine(location.url, settings)
-    try:
+    async with open_database(settings) as engine:
         await runtime.check_dimension(engine)
         encoder = await asyncio.to_thread(SentenceEncoder.load, runtime.model_spec())
         total = await count_stale(engine, encoder.model_id)
@@ -61,6 +59,3 @@ async def _backfill(settings: Settings, args: argparse.Namespace) -> tuple[Backf
             store = await open_vector_store(settings, engine, stack)
             resynced = await resync_pending(engine, store, encoder, batch_size=args.batch_size)
         return report, resynced
-    finally:
-        await engine.dispose()
-        await asyncio.to_thread(location.close)

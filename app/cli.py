@@ -172,17 +172,11 @@ def _migrate(settings: Settings, downgrade_to: str | None) -> int:
 
 
 async def _seed_demo(settings: Settings) -> int:
-    from app.database import create_engine, create_sessionmaker, locate_database  # noqa: PLC0415
+    from app.database import create_sessionmaker, open_database  # noqa: PLC0415
     from app.demo import seed_demo_catalog  # noqa: PLC0415
 
-    location = await asyncio.to_thread(locate_database, settings)
-    engine = create_engine(location.url, settings)
-    try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            added = await seed_demo_catalog(session, settings)
-    finally:
-        await engine.dispose()
-        await asyncio.to_thread(location.close)
+    async with open_database(settings) as engine, create_sessionmaker(engine)() as session, session.begin():
+        added = await seed_demo_catalog(session, settings)
     message = f"added {added} demo workflows" if added else "catalog not empty: demo catalog not loaded"
     print(f"workflow-search: {message}")
     return 0

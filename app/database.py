@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,21 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_pre_ping=False,
         hide_parameters=True,  # errors and logs name the SQL, never the values (request data, secrets)
     )
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The engine on the configured database (the embedded one started if need be), disposed
+    and the embedded server released on exit: what every command and the service open first."""
+    location = await asyncio.to_thread(locate_database, settings)
+    try:
+        engine = create_engine(location.url, settings)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+    finally:
+        await asyncio.to_thread(location.close)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from app.audit.partitions import PartitionKeeper
 from app.audit.replay import AuditReplayer
-from app.database import create_engine, locate_database
+from app.database import open_database
 from app.dlq.backends import chosen_backend, open_dead_letter_queue
 from app.dlq.queue import STREAMS, DeadLetterQueue, QueueError
 from app.dlq.runtime import replay_worker
@@ -90,18 +90,15 @@ def _status_table(status: dict[str, Any]) -> str:
 
 
 async def _replay(settings: Settings, *, dead_letters: bool) -> dict[str, int]:
-    location = await asyncio.to_thread(locate_database, settings)
-    engine = create_engine(location.url, settings)
-    queue: DeadLetterQueue = await open_dead_letter_queue(settings)
-    try:
-        revived = sum([await queue.revive(stream) for stream in STREAMS]) if dead_letters else 0
-        replayer = AuditReplayer(engine, PartitionKeeper(engine))
-        report = await replay_worker(settings, queue, replayer).replay_due(drain=True)
-        queued = sum([await queue.depth(stream) for stream in STREAMS])
-    finally:
-        await queue.close()
-        await engine.dispose()
-        await asyncio.to_thread(location.close)
+    async with open_database(settings) as engine:
+        queue: DeadLetterQueue = await open_dead_letter_queue(settings)
+        try:
+            revived = sum([await queue.revive(stream) for stream in STREAMS]) if dead_letters else 0
+            replayer = AuditReplayer(engine, PartitionKeeper(engine))
+            report = await replay_worker(settings, queue, replayer).replay_due(drain=True)
+            queued = sum([await queue.depth(stream) for stream in STREAMS])
+        finally:
+            await queue.close()
     return {
         "revived": revived, "replayed": report.replayed, "failed": report.failed,
         "buried": report.buried, "queued": queued,

@@ -22,7 +22,7 @@ from app.audit.replay import AuditReplayer
 from app.audit.self_audit import SearchAuditWriter
 from app.audit.writer import AuditWriter
 from app.body_checks import check_request_body
-from app.database import create_engine, create_sessionmaker, locate_database
+from app.database import create_sessionmaker, open_database
 from app.deadlines import deadline_middleware
 from app.dlq.runtime import DeadLetterRuntime
 from app.embedding_runtime import EmbeddingRuntime
@@ -58,10 +58,7 @@ async def open_runtime(
 ) -> Runtime:
     """Open everything the service holds, each closer pushed on ``stack`` as it is acquired, so
     that closing the stack tears down in the reverse order, the one read here from the bottom up."""
-    location = await anyio.to_thread.run_sync(locate_database, settings)
-    stack.push_async_callback(anyio.to_thread.run_sync, location.close)
-    engine = create_engine(location.url, settings)
-    stack.push_async_callback(engine.dispose)
+    engine = await stack.enter_async_context(open_database(settings))
     POOL.engines.append(engine)
     stack.callback(POOL.engines.remove, engine)
     await embeddings.check_dimension(engine)

@@ -1,4 +1,5 @@
-"""Which database errors mean "not now" (an outage that will pass) rather than "not this"."""
+"""The rules on database errors: which mean "not now" (an outage that will pass) rather than
+"not this", and which are a duplicate key."""
 
 from __future__ import annotations
 
@@ -26,3 +27,11 @@ def is_outage(error: BaseException) -> bool:
         return True
     state = getattr(error, "sqlstate", None)
     return isinstance(state, str) and state.startswith(OUTAGE_STATE_PREFIXES)
+
+
+UNIQUE_VIOLATION = "23505"
+
+
+def is_unique_violation(error: sqlalchemy.exc.IntegrityError) -> bool:
+    """A duplicate key (a conflict the client can act on), not some other broken constraint."""
+    return getattr(error.orig, "sqlstate", None) == UNIQUE_VIOLATION

@@ -8,13 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from app.audit.notifications import NotificationAudit, NotificationAuditAccepted, NotificationAuditResponse
 from app.audit.writer import AuditWriter
 from app.errors import Conflict
-
-UNIQUE_VIOLATION = "23505"
-
-
-def is_unique_violation(error: IntegrityError) -> bool:
-    return getattr(error.orig, "sqlstate", None) == UNIQUE_VIOLATION
-
+from app.outages import is_unique_violation
 
 class NotificationAuditService:
     def __init__(self, writer: AuditWriter) -> None:

@@ -13,6 +13,7 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, ImmutableFieldViolation, NotFound, ServiceUnavailable, ValidationFailed
+from app.outages import is_unique_violation
 from app.workflows.repository import DATABASE_NOW, Row, WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
@@ -147,6 +148,8 @@ class WorkflowService:
         try:
             row = await self.repository.insert(values)
         except IntegrityError as error:  # a concurrent writer that did not take the name lock
+            if not is_unique_violation(error):
+                raise
             raise Conflict(f"workflow {data.workflow_name!r} version {data.version!r} already exists") from error
         return self._wire(row)
 

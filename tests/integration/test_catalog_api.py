@@ -559,3 +559,16 @@ async def test_unknown_route_is_a_not_found_problem(client: httpx.AsyncClient) -
 
 async def test_unsupported_method_is_a_problem(client: httpx.AsyncClient) -> None:
     assert_problem(await client.delete(WORKFLOWS), 405, "method-not-allowed")
+
+
+async def test_a_broken_constraint_other_than_a_duplicate_is_not_called_a_conflict(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    """Only a duplicate key is 409 "already exists"; a CHECK that fails (here injected) is the
+    server's error, and nothing is stored."""
+    body = "RAISE EXCEPTION 'injected check' USING ERRCODE = '23514';"  # check_violation
+    async with trigger_fault(runtime_of(app).engine, "refuse_check", table="workflows", event="INSERT", body=body):
+        response = await client.post("/api/v1/workflows", json=workflow_body(workflow_name="check-refused"))
+    assert_problem(response, 500, "internal-error")
+    async with runtime_of(app).engine.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM workflows")) == 0
