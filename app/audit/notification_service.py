@@ -10,6 +10,7 @@ from app.audit.writer import AuditWriter
 from app.errors import Conflict
 from app.outages import is_unique_violation
 
+
 class NotificationAuditService:
     def __init__(self, writer: AuditWriter) -> None:
         self.writer = writer
