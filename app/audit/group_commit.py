@@ -24,12 +24,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit.partitions import PartitionKeeper
-from app.audit.repository import audit_events
+from app.audit.repository import AuditRepository
 from app.deadlines import past_commit_point
 from app.outages import is_outage
 
@@ -107,7 +105,7 @@ class GroupCommitter:
                 await self.partitions.ensure(pending.row["event_date"] for pending in group)
                 async with self.engine.connect() as connection:
                     await connection.begin()
-                    await connection.execute(insert(audit_events), [pending.row for pending in group])
+                    await AuditRepository(connection).insert_many([pending.row for pending in group])
                     await _leave_out_the_gone(connection, group)
                     for pending in group:
                         pending.committing = True
@@ -144,11 +142,7 @@ async def _leave_out_the_gone(connection: AsyncConnection, group: Sequence[Pendi
     await, during which another caller may leave)."""
     deleted: set[int] = set()
     while gone := [pending for pending in group if pending.future.done() and id(pending) not in deleted]:
-        ids = [pending.row["event_id"] for pending in gone]
-        days = {pending.row["event_date"] for pending in gone}  # prunes to the group's partition
-        await connection.execute(
-            delete(audit_events).where(audit_events.c.event_id.in_(ids), audit_events.c.event_date.in_(days))
-        )
+        await AuditRepository(connection).delete_rows([pending.row for pending in gone])
         deleted.update(id(pending) for pending in gone)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, MetaData, String, Table, func, select, text
+from sqlalchemy import BigInteger, Column, Date, DateTime, MetaData, String, Table, delete, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID  # noqa: N811 - the dialect's own name
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -61,6 +61,14 @@ class AuditRepository:
         """One statement for the whole list (multi-row VALUES), in the caller's transaction."""
         if rows:
             await self.session.execute(insert(audit_events), list(rows))
+
+    async def delete_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Delete these rows again (in the caller's transaction, before it commits)."""
+        ids = [row["event_id"] for row in rows]
+        days = {row["event_date"] for row in rows}  # prunes to their partitions
+        await self.session.execute(
+            delete(audit_events).where(audit_events.c.event_id.in_(ids), audit_events.c.event_date.in_(days))
+        )
 
     async def insert_once(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Like ``insert_many``, skipping events already stored (a replay of a write that did commit)."""

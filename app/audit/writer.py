@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 class AuditWriter:
     def __init__(
-        self, engine: AsyncEngine, partitions: PartitionKeeper, group_commit: GroupCommitter | None, fallback: Fallback
+        self, engine: AsyncEngine, partitions: PartitionKeeper, group_commit: GroupCommitter, fallback: Fallback
     ) -> None:
         self.engine = engine
         self.partitions = partitions
@@ -62,7 +62,7 @@ class AuditWriter:
         """All rows in one transaction (a single event may share a group commit), or all queued."""
 
         async def attempt() -> None:
-            if single and self.group_commit is not None:
+            if single:
                 await self.group_commit.write(rows[0])
                 return
             await self.partitions.ensure(row["event_date"] for row in rows)

@@ -38,13 +38,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.dialects.postgresql import UUID as PgUUID  # noqa: N811 - the dialect's own name
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.deadlines import past_commit_point, time_left
 from app.metrics import DUALWRITE_FAILURE, DUALWRITE_SUCCESS, FALLBACK_MODE, WRITE_DURATION, WRITES
+from app.remediation.repository import remediation_audits
 from app.remediation.schemas import RemediationAuditRequest, RemediationAuditWritten
 from app.remediation.vector_store import VectorStore
 from embeddings.model import vector_literal
@@ -57,25 +57,6 @@ VectorState = Literal["written", "pending"]
 
 # The least a step past the commit point gets, even when the request's deadline has passed.
 MIN_STEP_SECONDS = 0.05
-
-# Mirrors migrations/versions/0005 (the migration is the source of truth for DDL).
-remediation_audits = Table(
-    "remediation_audits",
-    MetaData(),
-    Column("id", PgUUID(as_uuid=True), primary_key=True),
-    *(Column(name, String(255)) for name in ("name", "namespace", "phase", "action_type", "status")),
-    Column("start_time", DateTime(timezone=True), nullable=False),
-    Column("end_time", DateTime(timezone=True)),
-    *(
-        Column(name, String(500))
-        for name in ("remediation_request_id", "alert_fingerprint", "severity", "environment", "cluster_name")
-    ),
-    Column("target_resource", String(500)),
-    Column("error_message", Text),
-    Column("metadata", JSONB, nullable=False),
-    Column("vector_store", String(10), nullable=False),
-    Column("created_at", DateTime(timezone=True)),
-)
 
 
 class DualWriteCoordinator:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import ServiceUnavailable
-from app.remediation.dual_write import remediation_audits
+from app.remediation.repository import remediation_audits
 from app.remediation.schemas import (
     Pagination,
     RemediationAudit,

@@ -27,7 +27,7 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.remediation.dual_write import remediation_audits as table
+from app.remediation.repository import remediation_audits as table
 from app.remediation.vector_store import VectorStore
 from embeddings.model import Encoder, vector_literal
 from embeddings.text import remediation_text
