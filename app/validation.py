@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import types
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
@@ -179,3 +180,44 @@ def nul_character_paths(document: Any) -> list[str]:
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
     return found
+
+
+# A rule a schema cannot say (a digest that matches, a vocabulary, a plausible timestamp): given
+# the decoded body object and the app's state, ``{"field.path": "message"}`` for every field it
+# finds bad. It must judge only fields that are well typed: the schema check names the others.
+BodyRule = Callable[[Mapping[str, Any], Any], dict[str, str]]
+_BODY_RULES: dict[type[msgspec.Struct], BodyRule] = {}
+
+
+def register_body_rule(struct_type: type[msgspec.Struct], rule: BodyRule) -> None:
+    """Let the strict body check run ``rule`` too, so that a body with schema errors also hears
+    of its rule errors in the same response (the service runs the same rule on valid bodies)."""
+    _BODY_RULES[struct_type] = rule
+
+
+def body_rule_errors(document: Any, body_type: Any, state: Any) -> dict[str, str]:
+    """The registered rule's errors for a body object, or for each object of a list body."""
+    item_type = _list_item_struct(body_type)
+    if item_type is not None:
+        item_rule = _BODY_RULES.get(item_type)
+        if item_rule is None or not isinstance(document, list):
+            return {}
+        errors: dict[str, str] = {}
+        for index, item in enumerate(document):
+            if isinstance(item, dict):
+                errors.update({f"[{index}].{path}": message for path, message in item_rule(item, state).items()})
+        return errors
+    struct_type = _struct_of(body_type)
+    rule = _BODY_RULES.get(struct_type) if struct_type is not None else None
+    return rule(document, state) if rule is not None and isinstance(document, dict) else {}
+
+
+def well_typed(document: Mapping[str, Any], key: str, expected: Any) -> Any:
+    """``document[key]`` as ``expected`` when it is present and valid, else None: a rule skips it."""
+    value = document.get(key)
+    if value is None:
+        return None
+    try:
+        return msgspec.convert(value, expected)
+    except msgspec.ValidationError:
+        return None

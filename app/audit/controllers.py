@@ -23,14 +23,18 @@ from app.audit.schemas import (
     BatchAuditEventResponse,
     EventOutcome,
 )
-from app.audit.service import AuditReader, AuditRecorder
+from app.audit.service import AuditReader, AuditRecorder, event_errors
 from app.audit.timewindow import BadInstantError, parse_instant
 from app.errors import ValidationFailed
-from app.validation import MAX_OFFSET
+from app.validation import MAX_OFFSET, register_body_rule
 
 DETAIL_KEY = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 Text = Annotated[str | None, QueryParameter(max_length=255)]
 
+
+# The service's rules, run by the strict body check as well when an event also breaks its schema
+# (a batch's items each: AuditEventBatch is a list of AuditEventRequest).
+register_body_rule(AuditEventRequest, lambda document, state: event_errors(document, datetime.now(UTC)))
 
 STATUS_CODES = {"stored": HTTP_201_CREATED, "queued": HTTP_202_ACCEPTED}
 

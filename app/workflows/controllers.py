@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.self_audit import search_completed_event
 from app.errors import ValidationFailed
 from app.metrics import SEARCH_DURATION, SEARCH_RESULTS
-from app.validation import MAX_OFFSET
+from app.validation import MAX_OFFSET, register_body_rule
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
@@ -28,7 +28,7 @@ from app.workflows.schemas import (
     WorkflowUpdate,
     WorkflowVersions,
 )
-from app.workflows.service import WorkflowService
+from app.workflows.service import WorkflowService, create_errors, search_errors
 from search.labels import WorkflowStatus
 
 
@@ -42,6 +42,10 @@ def parse_workflow_id(value: str) -> UUID:
     except ValueError:
         raise ValidationFailed({"workflow_id": "must be a UUID"}) from None
 
+
+# The service's rules, run by the strict body check as well when a body also breaks its schema.
+register_body_rule(WorkflowCreate, lambda document, state: create_errors(document))
+register_body_rule(SearchRequest, lambda document, state: search_errors(document, state.embeddings.dimension))
 
 Service = NamedDependency[WorkflowService]
 LabelQuery = Annotated[str | None, QueryParameter(max_length=255)]
