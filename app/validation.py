@@ -10,8 +10,18 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
-# The deepest page a list may ask for: offset pagination costs the database every skipped row.
-MAX_OFFSET = 1_000_000
+# The largest OFFSET PostgreSQL takes (bigint). A larger offset asks for a page past any table,
+# so it is read as this one: the same empty page, and no cap to document (the reference has none).
+MAX_OFFSET = 2**63 - 1
+MAX_LIMIT = 1000
+
+
+def page_window(limit: int, offset: int, default_limit: int) -> tuple[int, int]:
+    """The reference's leniency with paging: a limit below 1 is the default page size and an
+    offset below 0 is the first page (its document sets no minimum; above MAX_LIMIT stays a 400,
+    as its ``maximum`` says)."""
+    return (limit if limit >= 1 else default_limit), min(max(offset, 0), MAX_OFFSET)
+
 
 # No body the API defines nests this deep (event_data allows 10). Refusing deeper documents up
 # front keeps every later recursive step (msgspec, Litestar, our own checks) far from the stack limit.

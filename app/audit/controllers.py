@@ -26,10 +26,11 @@ from app.audit.schemas import (
 from app.audit.service import AuditReader, AuditRecorder, event_errors
 from app.audit.timewindow import BadInstantError, parse_instant
 from app.errors import ValidationFailed
-from app.validation import MAX_OFFSET, register_body_rule
+from app.validation import MAX_LIMIT, page_window, register_body_rule
 
 DETAIL_KEY = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 Text = Annotated[str | None, QueryParameter(max_length=255)]
+DEFAULT_LIMIT = 50
 
 
 # The service's rules, run by the strict body check as well when an event also breaks its schema
@@ -119,10 +120,11 @@ class AuditEventController(Controller):
         until: Text = None,
         detail_key: Text = None,
         detail_value: Annotated[str | None, QueryParameter(max_length=1000)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, QueryParameter(le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: FromQuery[int] = 0,
     ) -> AuditEventsPage:
         start, end = _window(since, until)
+        limit, offset = page_window(limit, offset, DEFAULT_LIMIT)
         return await reader.page(
             AuditQuery(
                 equals={

@@ -25,9 +25,10 @@ from app.remediation.schemas import (
     RemediationSearchResponse,
     Status,
 )
-from app.validation import MAX_OFFSET
+from app.validation import MAX_LIMIT, page_window
 
 Text = Annotated[str | None, QueryParameter(max_length=500)]
+DEFAULT_LIMIT = 50
 
 
 def provide_coordinator(state: State) -> DualWriteCoordinator:
@@ -83,14 +84,15 @@ class RemediationAuditController(Controller):
         target_resource: Text = None,
         since: Text = None,
         until: Text = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, QueryParameter(le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: FromQuery[int] = 0,
     ) -> RemediationAuditPage:
         filters = RemediationFilters(
             name=name, namespace=namespace, phase=phase, action_type=action_type, status=status,
             remediation_request_id=remediation_request_id, alert_fingerprint=alert_fingerprint, severity=severity,
             environment=environment, cluster_name=cluster_name, target_resource=target_resource,
         )  # fmt: skip
+        limit, offset = page_window(limit, offset, DEFAULT_LIMIT)
         return await reader.page(filters, _instant("since", since), _instant("until", until), limit, offset)
 
     @post("/search", status_code=200, operation_id="searchRemediationAudits", summary="Past remediations like this")

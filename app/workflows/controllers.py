@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.self_audit import search_completed_event
 from app.errors import ValidationFailed
 from app.metrics import SEARCH_DURATION, SEARCH_RESULTS
-from app.validation import MAX_OFFSET, register_body_rule
+from app.validation import MAX_LIMIT, page_window, register_body_rule
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
@@ -49,6 +49,7 @@ register_body_rule(SearchRequest, lambda document, state: search_errors(document
 
 Service = NamedDependency[WorkflowService]
 LabelQuery = Annotated[str | None, QueryParameter(max_length=255)]
+DEFAULT_LIMIT = 100
 
 
 class WorkflowController(Controller):
@@ -79,9 +80,10 @@ class WorkflowController(Controller):
         priority: LabelQuery = None,
         component: LabelQuery = None,
         workflow_name: LabelQuery = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, QueryParameter(le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: FromQuery[int] = 0,
     ) -> WorkflowList:
+        limit, offset = page_window(limit, offset, DEFAULT_LIMIT)
         return await service.page(
             status=status,
             labels={"environment": environment, "priority": priority, "component": component},
