@@ -24,7 +24,7 @@ from app.audit.schemas import (
     EventOutcome,
 )
 from app.audit.service import AuditReader, AuditRecorder, event_errors
-from app.audit.timewindow import BadInstantError, parse_instant
+from app.audit.timewindow import parse_window
 from app.errors import ValidationFailed
 from app.validation import MAX_LIMIT, page_window, register_body_rule
 
@@ -48,30 +48,15 @@ def provide_audit_recorder(state: State) -> AuditRecorder:
     return AuditRecorder(state.audit_writer)
 
 
-def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
-    now = datetime.now(UTC)
-    errors: dict[str, str] = {}
-    bounds: dict[str, datetime | None] = {}
-    for name, value in (("since", since), ("until", until)):
-        try:
-            bounds[name] = None if value is None else parse_instant(value, now)
-        except BadInstantError as error:
-            errors[name] = str(error)
-    if errors:
-        raise ValidationFailed(errors)
-    return bounds["since"], bounds["until"]
-
-
-def _detail(key: str | None, value: str | None) -> tuple[str, str] | None:
+def _detail(key: str | None, value: str | None) -> tuple[tuple[str, str] | None, dict[str, str]]:
+    """The ``event_data`` key and value filter, and its errors."""
     if key is None and value is None:
-        return None
+        return None, {}
     if key is None or value is None:
-        raise ValidationFailed(
-            {"detail_key" if key is None else "detail_value": "detail_key and detail_value go together"}
-        )
+        return None, {"detail_key" if key is None else "detail_value": "detail_key and detail_value go together"}
     if not DETAIL_KEY.match(key):
-        raise ValidationFailed({"detail_key": "must match [A-Za-z0-9_]+ (at most 100 characters)"})
-    return key, value
+        return None, {"detail_key": "must match [A-Za-z0-9_]+ (at most 100 characters)"}
+    return (key, value), {}
 
 
 class AuditEventController(Controller):
@@ -123,7 +108,10 @@ class AuditEventController(Controller):
         limit: Annotated[int, QueryParameter(le=MAX_LIMIT)] = DEFAULT_LIMIT,
         offset: FromQuery[int] = 0,
     ) -> AuditEventsPage:
-        start, end = _window(since, until)
+        start, end, errors = parse_window(since, until, datetime.now(UTC))
+        detail, detail_errors = _detail(detail_key, detail_value)
+        if errors or detail_errors:
+            raise ValidationFailed(errors | detail_errors)
         limit, offset = page_window(limit, offset, DEFAULT_LIMIT)
         return await reader.page(
             AuditQuery(
@@ -136,7 +124,7 @@ class AuditEventController(Controller):
                 },
                 since=start,
                 until=end,
-                detail=_detail(detail_key, detail_value),
+                detail=detail,
                 limit=limit,
                 offset=offset,
             )

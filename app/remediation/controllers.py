@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.timewindow import BadInstantError, parse_instant
+from app.audit.timewindow import parse_window
 from app.errors import ValidationFailed
 from app.remediation.dual_write import DualWriteCoordinator
 from app.remediation.reading import RemediationReader
@@ -44,13 +44,6 @@ def provide_coordinator(state: State) -> DualWriteCoordinator:
 
 def provide_reader(db_session: NamedDependency[AsyncSession], state: State) -> RemediationReader:
     return RemediationReader(db_session, state.remediation_vectors, state.embeddings.embedder)
-
-
-def _instant(name: str, value: str | None) -> datetime | None:
-    try:
-        return None if value is None else parse_instant(value, datetime.now(UTC))
-    except BadInstantError as error:
-        raise ValidationFailed({name: str(error)}) from None
 
 
 class RemediationAuditController(Controller):
@@ -92,8 +85,11 @@ class RemediationAuditController(Controller):
             remediation_request_id=remediation_request_id, alert_fingerprint=alert_fingerprint, severity=severity,
             environment=environment, cluster_name=cluster_name, target_resource=target_resource,
         )  # fmt: skip
+        start, end, errors = parse_window(since, until, datetime.now(UTC))
+        if errors:
+            raise ValidationFailed(errors)
         limit, offset = page_window(limit, offset, DEFAULT_LIMIT)
-        return await reader.page(filters, _instant("since", since), _instant("until", until), limit, offset)
+        return await reader.page(filters, start, end, limit, offset)
 
     @post("/search", status_code=200, operation_id="searchRemediationAudits", summary="Past remediations like this")
     async def search(

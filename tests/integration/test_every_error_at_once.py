@@ -192,3 +192,17 @@ async def test_a_body_that_breaks_only_a_rule_is_refused_by_its_service(
 ) -> None:
     """The body check adds rule errors beside schema errors; alone, the service names them."""
     await assert_named_at_once(app, client, "POST", path, body, {field})
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/api/v1/audit/events?since=soon&until=later&detail_key=a-b&detail_value=x", {"since", "until", "detail_key"}),
+        ("/api/v1/audit/events?since=soon&detail_value=x", {"since", "detail_key"}),
+        ("/api/v1/audit/remediations?since=soon&until=2026-11-22T10:00:00", {"since", "until"}),
+    ],
+)
+async def test_a_query_names_every_bad_filter_at_once(client: httpx.AsyncClient, url: str, expected: set[str]) -> None:
+    response = await client.get(url)
+    assert response.status_code == 400, response.text
+    assert set(response.json()["field_errors"]) == expected
