@@ -15,6 +15,7 @@ from app.validation import (
     MAX_BODY_DEPTH,
     allows_none,
     body_problem,
+    body_rule_errors,
     json_depth_exceeds,
     nul_character_paths,
     schema_field_names,
@@ -53,46 +54,57 @@ def _register_parameter_names(handler_fn: Callable[..., Any], names: tuple[str, 
     register_field_names(names)  # once per handler (the cache), as label text for query and path errors
 
 
+NUL_MESSAGE = "must not contain NUL (\\u0000) characters"
+
+
 async def check_request_body(request: Request[Any, Any, Any]) -> None:
     """Validate the body strictly and completely before Litestar's own (lenient) parsing.
 
-    Every bad field is named at once, a string is never taken for a number, and NUL
-    characters, which PostgreSQL cannot store, are refused as a 400 rather than failing
-    the insert as a 500.
+    Every bad field is named at once: NUL characters (which PostgreSQL cannot store, so a 400
+    rather than a failed insert's 500), schema errors (a string is never taken for a number) and
+    the service's own rules, together in one ``field_errors``.
     """
     _register_parameter_names(request.route_handler.fn, tuple(request.route_handler.parsed_fn_signature.parameters))
     # Query and path values go to SQL as parameters too: the same NUL rule holds for them.
     nul_fields = [name for name, value in request.query_params.multi_items() if "\x00" in value]
     nul_fields += [name for name, value in request.path_params.items() if isinstance(value, str) and "\x00" in value]
-    if nul_fields:
-        raise ValidationFailed(dict.fromkeys(nul_fields, "must not contain NUL (\\u0000) characters"))
+    errors = dict.fromkeys(nul_fields, NUL_MESSAGE)
     body_type = route_body_type(request)
-    if body_type is None:
-        return
+    if body_type is not None:
+        errors.update(await _body_errors(request, body_type))
+    if errors:
+        raise ValidationFailed(errors)
+
+
+async def _body_errors(request: Request[Any, Any, Any], body_type: Any) -> dict[str, str]:
     body = await request.body()
     if not body.strip():
         if allows_none(body_type):
-            return  # an optional body (``T | None``): the handler takes None
+            return {}  # an optional body (``T | None``): the handler takes None
         # Checked here, else Litestar names its own parameter ("data") rather than the body.
-        raise ValidationFailed({"body": "a JSON body is required"})
+        return {"body": "a JSON body is required"}
     try:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError:
         raise InvalidRequest("the request body is not valid JSON") from None
     except RecursionError:  # msgspec refuses to nest past the interpreter's recursion limit
-        raise _too_deep() from None
+        return _too_deep()
     # Counting brackets is one C pass: only a body with enough of them can be too deep to walk.
     if body.count(b"[") + body.count(b"{") > MAX_BODY_DEPTH and json_depth_exceeds(document, MAX_BODY_DEPTH):
-        raise _too_deep()
-    # JSON can only carry a NUL escaped, so a body without the escape needs no walk.
-    if b"\\u0000" in body and (paths := nul_character_paths(document)):
-        raise ValidationFailed(dict.fromkeys(paths, "must not contain NUL (\\u0000) characters"))
+        return _too_deep()
     problem = body_problem(document, body_type)
     if isinstance(problem, str):
         raise InvalidRequest(problem)
+    # JSON can only carry a NUL escaped, so a body without the escape needs no walk. A NUL is
+    # the more precise message for its field, so it replaces a schema error there.
+    if b"\\u0000" in body:
+        problem.update(dict.fromkeys(nul_character_paths(document), NUL_MESSAGE))
     if problem:
-        raise ValidationFailed(problem)
+        # A valid body meets the rules in its service; a broken one hears of them here as well.
+        rule_errors = body_rule_errors(document, body_type, request.app.state)
+        problem.update({path: message for path, message in rule_errors.items() if path not in problem})
+    return problem
 
 
-def _too_deep() -> ValidationFailed:
-    return ValidationFailed({"body": f"is nested deeper than {MAX_BODY_DEPTH} levels"})
+def _too_deep() -> dict[str, str]:
+    return {"body": f"is nested deeper than {MAX_BODY_DEPTH} levels"}

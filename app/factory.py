@@ -31,6 +31,7 @@ from app.lifecycle import Lifecycle
 from app.metrics import POOL
 from app.observability import MetricsController, request_context_middleware
 from app.openapi import document_problems
+from app.query_leniency import empty_query_values_absent
 from app.ratelimit import TokenBuckets, rate_limit_middleware
 from app.remediation.controllers import RemediationAuditController
 from app.remediation.resync import keep_in_sync
@@ -133,7 +134,7 @@ def create_app(
         ],
         dependencies=RUNTIME_DEPENDENCIES,
         before_request=check_request_body,
-        middleware=[deadline_middleware(settings)],
+        middleware=[empty_query_values_absent, deadline_middleware(settings)],
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,

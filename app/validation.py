@@ -5,12 +5,23 @@ from __future__ import annotations
 import functools
 import re
 import types
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
-# The deepest page a list may ask for: offset pagination costs the database every skipped row.
-MAX_OFFSET = 1_000_000
+# The largest OFFSET PostgreSQL takes (bigint). A larger offset asks for a page past any table,
+# so it is read as this one: the same empty page, and no cap to document (the reference has none).
+MAX_OFFSET = 2**63 - 1
+MAX_LIMIT = 1000
+
+
+def page_window(limit: int, offset: int, default_limit: int) -> tuple[int, int]:
+    """The reference's leniency with paging: a limit below 1 is the default page size and an
+    offset below 0 is the first page (its document sets no minimum; above MAX_LIMIT stays a 400,
+    as its ``maximum`` says)."""
+    return (limit if limit >= 1 else default_limit), min(max(offset, 0), MAX_OFFSET)
+
 
 # No body the API defines nests this deep (event_data allows 10). Refusing deeper documents up
 # front keeps every later recursive step (msgspec, Litestar, our own checks) far from the stack limit.
@@ -179,3 +190,44 @@ def nul_character_paths(document: Any) -> list[str]:
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
     return found
+
+
+# A rule a schema cannot say (a digest that matches, a vocabulary, a plausible timestamp): given
+# the decoded body object and the app's state, ``{"field.path": "message"}`` for every field it
+# finds bad. It must judge only fields that are well typed: the schema check names the others.
+BodyRule = Callable[[Mapping[str, Any], Any], dict[str, str]]
+_BODY_RULES: dict[type[msgspec.Struct], BodyRule] = {}
+
+
+def register_body_rule(struct_type: type[msgspec.Struct], rule: BodyRule) -> None:
+    """Let the strict body check run ``rule`` too, so that a body with schema errors also hears
+    of its rule errors in the same response (the service runs the same rule on valid bodies)."""
+    _BODY_RULES[struct_type] = rule
+
+
+def body_rule_errors(document: Any, body_type: Any, state: Any) -> dict[str, str]:
+    """The registered rule's errors for a body object, or for each object of a list body."""
+    item_type = _list_item_struct(body_type)
+    if item_type is not None:
+        item_rule = _BODY_RULES.get(item_type)
+        if item_rule is None or not isinstance(document, list):
+            return {}
+        errors: dict[str, str] = {}
+        for index, item in enumerate(document):
+            if isinstance(item, dict):
+                errors.update({f"[{index}].{path}": message for path, message in item_rule(item, state).items()})
+        return errors
+    struct_type = _struct_of(body_type)
+    rule = _BODY_RULES.get(struct_type) if struct_type is not None else None
+    return rule(document, state) if rule is not None and isinstance(document, dict) else {}
+
+
+def well_typed(document: Mapping[str, Any], key: str, expected: Any) -> Any:
+    """``document[key]`` as ``expected`` when it is present and valid, else None: a rule skips it."""
+    value = document.get(key)
+    if value is None:
+        return None
+    try:
+        return msgspec.convert(value, expected)
+    except msgspec.ValidationError:
+        return None

@@ -22,15 +22,20 @@ from app.audit.schemas import (
     BatchAuditEventResponse,
     EventOutcome,
 )
-from app.audit.service import AuditReader, AuditRecorder
-from app.audit.timewindow import BadInstantError, parse_instant
+from app.audit.service import AuditReader, AuditRecorder, event_errors
+from app.audit.timewindow import parse_window
 from app.audit.writer import AuditWriter
 from app.errors import ValidationFailed
-from app.validation import MAX_OFFSET
+from app.validation import MAX_LIMIT, page_window, register_body_rule
 
 DETAIL_KEY = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 Text = Annotated[str | None, QueryParameter(max_length=255)]
+DEFAULT_LIMIT = 50
 
+
+# The service's rules, run by the strict body check as well when an event also breaks its schema
+# (a batch's items each: AuditEventBatch is a list of AuditEventRequest).
+register_body_rule(AuditEventRequest, lambda document, state: event_errors(document, datetime.now(UTC)))
 
 STATUS_CODES = {"stored": HTTP_201_CREATED, "queued": HTTP_202_ACCEPTED}
 
@@ -43,30 +48,15 @@ def provide_audit_recorder(audit_writer: NamedDependency[AuditWriter]) -> AuditR
     return AuditRecorder(audit_writer)
 
 
-def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
-    now = datetime.now(UTC)
-    errors: dict[str, str] = {}
-    bounds: dict[str, datetime | None] = {}
-    for name, value in (("since", since), ("until", until)):
-        try:
-            bounds[name] = None if value is None else parse_instant(value, now)
-        except BadInstantError as error:
-            errors[name] = str(error)
-    if errors:
-        raise ValidationFailed(errors)
-    return bounds["since"], bounds["until"]
-
-
-def _detail(key: str | None, value: str | None) -> tuple[str, str] | None:
+def _detail(key: str | None, value: str | None) -> tuple[tuple[str, str] | None, dict[str, str]]:
+    """The ``event_data`` key and value filter, and its errors."""
     if key is None and value is None:
-        return None
+        return None, {}
     if key is None or value is None:
-        raise ValidationFailed(
-            {"detail_key" if key is None else "detail_value": "detail_key and detail_value go together"}
-        )
+        return None, {"detail_key" if key is None else "detail_value": "detail_key and detail_value go together"}
     if not DETAIL_KEY.match(key):
-        raise ValidationFailed({"detail_key": "must match [A-Za-z0-9_]+ (at most 100 characters)"})
-    return key, value
+        return None, {"detail_key": "must match [A-Za-z0-9_]+ (at most 100 characters)"}
+    return (key, value), {}
 
 
 class AuditEventController(Controller):
@@ -115,10 +105,14 @@ class AuditEventController(Controller):
         until: Text = None,
         detail_key: Text = None,
         detail_value: Annotated[str | None, QueryParameter(max_length=1000)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, QueryParameter(le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: FromQuery[int] = 0,
     ) -> AuditEventsPage:
-        start, end = _window(since, until)
+        start, end, errors = parse_window(since, until, datetime.now(UTC))
+        detail, detail_errors = _detail(detail_key, detail_value)
+        if errors or detail_errors:
+            raise ValidationFailed(errors | detail_errors)
+        limit, offset = page_window(limit, offset, DEFAULT_LIMIT)
         return await reader.page(
             AuditQuery(
                 equals={
@@ -130,7 +124,7 @@ class AuditEventController(Controller):
                 },
                 since=start,
                 until=end,
-                detail=_detail(detail_key, detail_value),
+                detail=detail,
                 limit=limit,
                 offset=offset,
             )

@@ -34,7 +34,8 @@ class AuditEventRequest(msgspec.Struct, kw_only=True):
     namespace: Short | None = None
     cluster_name: Short | None = None
     severity: Annotated[str, msgspec.Meta(max_length=50)] | None = None
-    duration_ms: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
+    # Any bigint, as the reference stores it (its document sets no minimum; -1 is a common "unknown").
+    duration_ms: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | None = None
 
 
 AuditEventBatch = Annotated[list[AuditEventRequest], msgspec.Meta(min_length=1, max_length=500)]

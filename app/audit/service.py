@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from app.audit.schemas import (
 from app.audit.writer import AuditWriter
 from app.dlq.fallback import WriteStatus
 from app.errors import ValidationFailed
+from app.validation import well_typed
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_PAST = timedelta(days=7)
@@ -38,20 +39,37 @@ def json_depth(value: Any) -> int:
     return 0
 
 
-def event_errors(event: AuditEventRequest, now: datetime, prefix: str = "") -> dict[str, str]:
-    """The rules a schema cannot say: a plausible timestamp, and bounded ``event_data``."""
-    errors: dict[str, str] = {}
-    if event.event_timestamp.tzinfo is None:
-        errors[f"{prefix}event_timestamp"] = "must carry a time zone (Z or an offset)"
-    elif event.event_timestamp > now + MAX_FUTURE:
-        errors[f"{prefix}event_timestamp"] = "is more than 5 minutes in the future"
-    elif event.event_timestamp < now - MAX_PAST:
-        errors[f"{prefix}event_timestamp"] = "is more than 7 days in the past"
-    if len(msgspec.json.encode(event.event_data)) > MAX_EVENT_DATA_BYTES:
-        errors[f"{prefix}event_data"] = "is larger than 256 KiB"
-    elif json_depth(event.event_data) > MAX_EVENT_DATA_DEPTH:
-        errors[f"{prefix}event_data"] = f"is nested deeper than {MAX_EVENT_DATA_DEPTH} levels"
-    return errors
+def event_errors(document: Mapping[str, Any], now: datetime, prefix: str = "") -> dict[str, str]:
+    """The rules a schema cannot say, over an event's JSON form or its fields (``asdict``):
+    a plausible timestamp, and bounded ``event_data``. A field missing or malformed is left to
+    the schema check, which names it."""
+    problems = {
+        "event_timestamp": _timestamp_problem(well_typed(document, "event_timestamp", datetime), now),
+        "event_data": _event_data_problem(document.get("event_data")),
+    }
+    return {f"{prefix}{field}": message for field, message in problems.items() if message is not None}
+
+
+def _timestamp_problem(timestamp: datetime | None, now: datetime) -> str | None:
+    if timestamp is None:
+        return None
+    if timestamp.tzinfo is None:
+        return "must carry a time zone (Z or an offset)"
+    if timestamp > now + MAX_FUTURE:
+        return "is more than 5 minutes in the future"
+    if timestamp < now - MAX_PAST:
+        return "is more than 7 days in the past"
+    return None
+
+
+def _event_data_problem(event_data: Any) -> str | None:
+    if not isinstance(event_data, dict):
+        return None
+    if len(msgspec.json.encode(event_data)) > MAX_EVENT_DATA_BYTES:
+        return "is larger than 256 KiB"
+    if json_depth(event_data) > MAX_EVENT_DATA_DEPTH:
+        return f"is nested deeper than {MAX_EVENT_DATA_DEPTH} levels"
+    return None
 
 
 def stored_row(event: AuditEventRequest, event_id: uuid.UUID) -> dict[str, Any]:
@@ -94,9 +112,9 @@ class AuditRecorder:
         now = self.clock()
         errors: dict[str, str] = {}
         for index, event in enumerate(events):
-            errors.update(event_errors(event, now, "" if single else f"[{index}]."))
+            errors.update(event_errors(msgspec.structs.asdict(event), now, "" if single else f"[{index}]."))
         parents = {e.parent_event_id for e in events if e.parent_event_id is not None}
-        if parents and not errors:
+        if parents:  # looked up even beside other errors: every bad field is named at once
             stored = await self.writer.stored_ids(sorted(parents))
             # None: the database is down; the events are accepted with their parents unchecked.
             unknown = set() if stored is None else parents - stored

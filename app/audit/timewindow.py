@@ -29,3 +29,17 @@ def parse_instant(value: str, now: datetime) -> datetime:
     if instant.tzinfo is None:
         raise BadInstantError(f"{value!r} has no time zone (add Z or an offset)")
     return instant.astimezone(UTC)
+
+
+def parse_window(
+    since: str | None, until: str | None, now: datetime
+) -> tuple[datetime | None, datetime | None, dict[str, str]]:
+    """Both bounds, and an error for each bad one (both named at once, not the first alone)."""
+    errors: dict[str, str] = {}
+    bounds: dict[str, datetime | None] = {}
+    for name, value in (("since", since), ("until", until)):
+        try:
+            bounds[name] = None if value is None else parse_instant(value, now)
+        except BadInstantError as error:
+            bounds[name], errors[name] = None, str(error)
+    return bounds["since"], bounds["until"], errors

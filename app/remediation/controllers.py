@@ -10,7 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.audit.timewindow import BadInstantError, parse_instant
+from app.audit.timewindow import parse_window
 from app.embedding_runtime import EmbeddingRuntime
 from app.errors import ValidationFailed
 from app.remediation.dual_write import DualWriteCoordinator
@@ -27,9 +27,10 @@ from app.remediation.schemas import (
 )
 from app.remediation.vector_store import VectorStore
 from app.settings import Settings
-from app.validation import MAX_OFFSET
+from app.validation import MAX_LIMIT, page_window
 
 Text = Annotated[str | None, QueryParameter(max_length=500)]
+DEFAULT_LIMIT = 50
 
 
 def provide_coordinator(
@@ -53,13 +54,6 @@ def provide_reader(
     embeddings: NamedDependency[EmbeddingRuntime],
 ) -> RemediationReader:
     return RemediationReader(db_session, remediation_vectors, embeddings.embedder)
-
-
-def _instant(name: str, value: str | None) -> datetime | None:
-    try:
-        return None if value is None else parse_instant(value, datetime.now(UTC))
-    except BadInstantError as error:
-        raise ValidationFailed({name: str(error)}) from None
 
 
 class RemediationAuditController(Controller):
@@ -93,15 +87,19 @@ class RemediationAuditController(Controller):
         target_resource: Text = None,
         since: Text = None,
         until: Text = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, QueryParameter(le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: FromQuery[int] = 0,
     ) -> RemediationAuditPage:
         filters = RemediationFilters(
             name=name, namespace=namespace, phase=phase, action_type=action_type, status=status,
             remediation_request_id=remediation_request_id, alert_fingerprint=alert_fingerprint, severity=severity,
             environment=environment, cluster_name=cluster_name, target_resource=target_resource,
         )  # fmt: skip
-        return await reader.page(filters, _instant("since", since), _instant("until", until), limit, offset)
+        start, end, errors = parse_window(since, until, datetime.now(UTC))
+        if errors:
+            raise ValidationFailed(errors)
+        limit, offset = page_window(limit, offset, DEFAULT_LIMIT)
+        return await reader.page(filters, start, end, limit, offset)
 
     @post("/search", status_code=200, operation_id="searchRemediationAudits", summary="Past remediations like this")
     async def search(

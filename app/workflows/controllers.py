@@ -16,7 +16,7 @@ from app.audit.self_audit import SearchAuditWriter
 from app.embedding_runtime import EmbeddingRuntime
 from app.errors import ValidationFailed
 from app.metrics import SEARCH_DURATION, SEARCH_RESULTS
-from app.validation import MAX_OFFSET
+from app.validation import MAX_LIMIT, page_window, register_body_rule
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
@@ -29,7 +29,7 @@ from app.workflows.schemas import (
     WorkflowVersions,
 )
 from app.workflows.search_events import search_completed_event
-from app.workflows.service import WorkflowService
+from app.workflows.service import WorkflowService, create_errors, search_errors
 from search.labels import WorkflowStatus
 
 
@@ -46,8 +46,13 @@ def parse_workflow_id(value: str) -> UUID:
         raise ValidationFailed({"workflow_id": "must be a UUID"}) from None
 
 
+# The service's rules, run by the strict body check as well when a body also breaks its schema.
+register_body_rule(WorkflowCreate, lambda document, state: create_errors(document))
+register_body_rule(SearchRequest, lambda document, state: search_errors(document, state.embeddings.dimension))
+
 Service = NamedDependency[WorkflowService]
 LabelQuery = Annotated[str | None, QueryParameter(max_length=255)]
+DEFAULT_LIMIT = 100
 
 
 class WorkflowController(Controller):
@@ -80,9 +85,10 @@ class WorkflowController(Controller):
         priority: LabelQuery = None,
         component: LabelQuery = None,
         workflow_name: LabelQuery = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, QueryParameter(le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: FromQuery[int] = 0,
     ) -> WorkflowList:
+        limit, offset = page_window(limit, offset, DEFAULT_LIMIT)
         return await service.page(
             status=status,
             labels={"environment": environment, "priority": priority, "component": component},

@@ -14,11 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, ImmutableFieldViolation, NotFound, ServiceUnavailable, ValidationFailed
 from app.outages import is_unique_violation
+from app.validation import well_typed
 from app.workflows.repository import DATABASE_NOW, Row, WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
     SearchResponse,
     SearchResult,
+    Sha256Hex,
     Workflow,
     WorkflowCreate,
     WorkflowDisable,
@@ -36,6 +38,7 @@ from search.labels import (
     SEVERITIES,
     WILDCARD,
     DetectedLabels,
+    LabelValue,
     label_values,
     tokens_matching,
     workflow_label_tokens,
@@ -78,14 +81,40 @@ def to_workflow(row: Row, model_id: str) -> Workflow:
     return msgspec.convert({**row, "embedding_status": "ready" if ready else "pending"}, Workflow)
 
 
-def _create_errors(data: WorkflowCreate) -> dict[str, str]:
+def create_errors(document: Mapping[str, Any]) -> dict[str, str]:
+    """The rules of a new version a schema cannot say, over its JSON form (app.validation.BodyRule):
+    the digest matches the content, and severity and priority are in their vocabularies."""
     errors: dict[str, str] = {}
-    if hashlib.sha256(data.content.encode()).hexdigest() != data.content_hash.lower():
+    content, content_hash = well_typed(document, "content", str), well_typed(document, "content_hash", Sha256Hex)
+    digest_differs = (
+        content is not None
+        and content_hash is not None
+        and (hashlib.sha256(content.encode()).hexdigest() != content_hash.lower())
+    )
+    if digest_differs:
         errors["content_hash"] = "must be the SHA-256 hex digest of content"
+    labels = document.get("labels")
     for label, allowed in _ALLOWED_LABEL_VALUES.items():
-        value = getattr(data.labels, label)
-        if any(v.lower() not in allowed for v in label_values(value)):
+        value = well_typed(labels, label, LabelValue) if isinstance(labels, Mapping) else None
+        if value is not None and any(v.lower() not in allowed for v in label_values(value)):
             errors[f"labels.{label}"] = f"must be one of {sorted(allowed)}"
+    return errors
+
+
+def search_errors(document: Mapping[str, Any], dimension: int) -> dict[str, str]:
+    """The rules of a search a schema cannot say, over its JSON form: text or vector, not both;
+    a vector of the model's dimension, finite and not all zero; min_similarity only with one."""
+    errors: dict[str, str] = {}
+    given = {name for name in ("query", "embedding") if document.get(name) is not None}
+    if len(given) == 2:
+        errors = dict.fromkeys(("query", "embedding"), "send either query or embedding, not both")
+    embedding = well_typed(document, "embedding", list[float])
+    if embedding is not None and len(embedding) != dimension:
+        errors.setdefault("embedding", f"must have exactly {dimension} numbers")
+    elif embedding is not None and (not any(embedding) or not all(math.isfinite(x) for x in embedding)):
+        errors.setdefault("embedding", "must be finite and not all zero")
+    if not given and document.get("min_similarity") is not None:
+        errors["min_similarity"] = "applies only with query or embedding"
     return errors
 
 
@@ -134,7 +163,7 @@ class WorkflowService:
 
     async def create(self, data: WorkflowCreate) -> Workflow:
         """Store a new version; it becomes the latest and the previous latest stops being so."""
-        if errors := _create_errors(data):
+        if errors := create_errors(msgspec.to_builtins(data)):
             raise ValidationFailed(errors)
         # Encoded before the name lock is taken: inference never holds a transaction's locks.
         embedding_values = await self._embedding_values(data)
@@ -243,18 +272,11 @@ class WorkflowService:
 
     async def _query_embedding(self, request: SearchRequest) -> list[float] | None:
         """The request's vector (its own, or its text's), None in label mode; bad input is a 400."""
-        if request.query is not None and request.embedding is not None:
-            message = "send either query or embedding, not both"
-            raise ValidationFailed({"query": message, "embedding": message})
+        if errors := search_errors(msgspec.structs.asdict(request), self.embeddings.dimension):
+            raise ValidationFailed(errors)
         if request.embedding is not None:
-            if len(request.embedding) != self.embeddings.dimension:
-                raise ValidationFailed({"embedding": f"must have exactly {self.embeddings.dimension} numbers"})
-            if not any(request.embedding) or not all(math.isfinite(x) for x in request.embedding):
-                raise ValidationFailed({"embedding": "must be finite and not all zero"})
             return request.embedding
         if request.query is None:
-            if request.min_similarity is not None:
-                raise ValidationFailed({"min_similarity": "applies only with query or embedding"})
             return None
         embedder = self.embeddings.embedder
         if embedder is None:

@@ -349,10 +349,9 @@ async def test_list_pagination(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("params", "name"),
     [
-        ({"limit": 0}, "limit"),
-        ({"limit": 1001}, "limit"),
+        ({"limit": 1001}, "limit"),  # limit=0 and offset=-1 fall back to the defaults (test_reference_leniency)
         ({"limit": "ten"}, "limit"),
-        ({"offset": -1}, "offset"),
+        ({"offset": "first"}, "offset"),
         ({"status": "retired"}, "status"),
     ],
 )

@@ -265,7 +265,7 @@ async def test_error_bodies_match_rfc7807_problem(client: httpx.AsyncClient) -> 
         await client.post(WORKFLOWS, json=workflow_body(content="x" * (5 * 1024 * 1024 + 1))),
         await client.get(f"{WORKFLOWS}/{uuid4()}"),
         await client.get(f"{WORKFLOWS}/not-a-uuid"),
-        await client.get(WORKFLOWS, params={"limit": 0}),
+        await client.get(WORKFLOWS, params={"limit": 1001}),
         await client.patch(f"{WORKFLOWS}/{workflow['workflow_id']}", json={"labels": {}}),
         await client.patch(f"{WORKFLOWS}/{uuid4()}/disable"),
         await client.post(f"{WORKFLOWS}/search", json={"filters": {"signal_type": "OOMKilled"}}),
