@@ -101,7 +101,8 @@ async def _body_errors(request: Request[Any, Any, Any], body_type: Any) -> dict[
         problem.update(dict.fromkeys(nul_character_paths(document), NUL_MESSAGE))
     if problem:
         # A valid body meets the rules in its service; a broken one hears of them here as well.
-        rule_errors = body_rule_errors(document, body_type, request.app.state)
+        # app.http's Runtime, typed there: this edge module cannot import the wiring above it.
+        rule_errors = body_rule_errors(document, body_type, request.app.state.runtime.settings)
         problem.update({path: message for path, message in rule_errors.items() if path not in problem})
     return problem
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -65,6 +66,7 @@ class StorageUnavailable(DomainError):
 
 
 def problem_response(
+    base_url: str,
     request: Request[Any, Any, Any],
     problem: ProblemType,
     detail: str,
@@ -72,63 +74,67 @@ def problem_response(
     field_errors: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response[Problem]:
-    # Typed as Runtime in app.runtime, which imports the capabilities that import this module.
-    base = str(request.app.state.runtime.settings.problem_base_url)
-    body = problem_body(base, problem, detail, request.url.path, field_errors)
+    body = problem_body(base_url, problem, detail, request.url.path, field_errors)
     return Response(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
 
 
-def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+def _domain_error(base_url: str, request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
     for field, message in (exc.field_errors or {}).items():
         VALIDATION_FAILURES.labels(field_label(field), failure_reason(message)).inc()
-    return problem_response(request, exc.problem, exc.detail, field_errors=exc.field_errors)
+    return problem_response(base_url, request, exc.problem, exc.detail, field_errors=exc.field_errors)
 
 
-def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+def _validation_error(base_url: str, request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     """Query and path parameters (bodies are checked whole before the handler, app.body_checks)."""
     messages = [m for m in (exc.extra or []) if isinstance(m, dict)]
     field_errors = {str(m.get("key", "body")): str(m.get("message", "invalid")) for m in messages}
     if not field_errors:
-        return problem_response(request, problems.INVALID_REQUEST, str(exc.detail))
-    return _domain_error(request, ValidationFailed(field_errors))
+        return problem_response(base_url, request, problems.INVALID_REQUEST, str(exc.detail))
+    return _domain_error(base_url, request, ValidationFailed(field_errors))
 
 
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+def _http_error(base_url: str, request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     problem = problems.of_status(exc.status_code)
-    if problem.status != exc.status_code:  # a 5xx the catalogue does not name
+    if exc.status_code >= 500 and exc.status_code != problems.SERVICE_UNAVAILABLE.status:
+        # A framework fault (a dependency that cannot be resolved, say): logged, never detailed.
         logger.error("server error on %s", request.url.path, exc_info=exc)
-        return problem_response(request, problem, "the server could not complete the request")
-    return problem_response(request, problem, str(exc.detail), headers=exc.headers)
+        return problem_response(base_url, request, problems.INTERNAL_ERROR, "the server could not complete the request")
+    return problem_response(base_url, request, problem, str(exc.detail), headers=exc.headers)
 
 
-def _pool_exhausted(request: Request[Any, Any, Any], exc: sqlalchemy.exc.TimeoutError) -> Response[Problem]:
+def _pool_exhausted(
+    base_url: str, request: Request[Any, Any, Any], exc: sqlalchemy.exc.TimeoutError
+) -> Response[Problem]:
     """Every connection stayed busy for the whole pool wait: a load peak, not a fault. The client
     may retry; audit writes never get here (they go to the dead letter queue)."""
     logger.warning("no database connection became free within the pool wait on %s", request.url.path)
-    return _retry_shortly(request, "every database connection is busy; retry shortly")
+    return _retry_shortly(base_url, request, "every database connection is busy; retry shortly")
 
 
-def _database_error(request: Request[Any, Any, Any], exc: sqlalchemy.exc.DBAPIError) -> Response[Problem]:
+def _database_error(
+    base_url: str, request: Request[Any, Any, Any], exc: sqlalchemy.exc.DBAPIError
+) -> Response[Problem]:
     """A lost connection or a database that is restarting will pass: 503, not 500. The pool has
     already dropped the dead connections, so a retry gets fresh ones."""
     if not is_outage(exc):
-        return _unexpected_error(request, exc)
+        return _unexpected_error(base_url, request, exc)
     logger.warning("database unavailable on %s %s (%s)", request.method, request.url.path, type(exc.orig).__name__)
-    return _retry_shortly(request, "the database is unavailable; retry shortly")
+    return _retry_shortly(base_url, request, "the database is unavailable; retry shortly")
 
 
-def _retry_shortly(request: Request[Any, Any, Any], detail: str) -> Response[Problem]:
-    return problem_response(request, problems.SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "1"})
+def _retry_shortly(base_url: str, request: Request[Any, Any, Any], detail: str) -> Response[Problem]:
+    return problem_response(base_url, request, problems.SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "1"})
 
 
-def _unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+def _unexpected_error(base_url: str, request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     # The detail never carries the exception text: it may hold SQL or data.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(request, problems.INTERNAL_ERROR, "the server could not complete the request")
+    return problem_response(base_url, request, problems.INTERNAL_ERROR, "the server could not complete the request")
 
 
-def exception_handlers() -> Mapping[type[Exception], Callable[..., Any]]:
-    return {
+def exception_handlers(problem_base_url: str) -> Mapping[type[Exception], Callable[..., Any]]:
+    """Litestar's handlers, each answering problems whose ``type`` is under ``problem_base_url``."""
+    handlers: dict[type[Exception], Callable[..., Response[Problem]]] = {
         DomainError: _domain_error,
         ValidationException: _validation_error,
         HTTPException: _http_error,
@@ -136,6 +142,7 @@ def exception_handlers() -> Mapping[type[Exception], Callable[..., Any]]:
         sqlalchemy.exc.DBAPIError: _database_error,
         Exception: _unexpected_error,
     }
+    return {error: functools.partial(handler, problem_base_url) for error, handler in handlers.items()}
 
 
 __all__ = [

@@ -135,7 +135,7 @@ def create_app(
         dependencies=RUNTIME_DEPENDENCIES,
         before_request=check_request_body,
         middleware=[empty_query_values_absent, deadline_middleware(settings)],
-        exception_handlers=exception_handlers(),  # type: ignore[arg-type]
+        exception_handlers=exception_handlers(settings.problem_base_url),  # type: ignore[arg-type]
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,
         openapi_config=OpenAPIConfig(

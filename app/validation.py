@@ -10,6 +10,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
+from app.settings import Settings
+
 # The largest OFFSET PostgreSQL takes (bigint). A larger offset asks for a page past any table,
 # so it is read as this one: the same empty page, and no cap to document (the reference has none).
 MAX_OFFSET = 2**63 - 1
@@ -195,7 +197,8 @@ def nul_character_paths(document: Any) -> list[str]:
 # A rule a schema cannot say (a digest that matches, a vocabulary, a plausible timestamp): given
 # the decoded body object and the app's state, ``{"field.path": "message"}`` for every field it
 # finds bad. It must judge only fields that are well typed: the schema check names the others.
-BodyRule = Callable[[Mapping[str, Any], Any], dict[str, str]]
+# A service's rule on a raw JSON object, told the service's settings.
+BodyRule = Callable[[Mapping[str, Any], Settings], dict[str, str]]
 _BODY_RULES: dict[type[msgspec.Struct], BodyRule] = {}
 
 
@@ -205,7 +208,7 @@ def register_body_rule(struct_type: type[msgspec.Struct], rule: BodyRule) -> Non
     _BODY_RULES[struct_type] = rule
 
 
-def body_rule_errors(document: Any, body_type: Any, state: Any) -> dict[str, str]:
+def body_rule_errors(document: Any, body_type: Any, settings: Settings) -> dict[str, str]:
     """The registered rule's errors for a body object, or for each object of a list body."""
     item_type = _list_item_struct(body_type)
     if item_type is not None:
@@ -215,11 +218,11 @@ def body_rule_errors(document: Any, body_type: Any, state: Any) -> dict[str, str
         errors: dict[str, str] = {}
         for index, item in enumerate(document):
             if isinstance(item, dict):
-                errors.update({f"[{index}].{path}": message for path, message in item_rule(item, state).items()})
+                errors.update({f"[{index}].{path}": message for path, message in item_rule(item, settings).items()})
         return errors
     struct_type = _struct_of(body_type)
     rule = _BODY_RULES.get(struct_type) if struct_type is not None else None
-    return rule(document, state) if rule is not None and isinstance(document, dict) else {}
+    return rule(document, settings) if rule is not None and isinstance(document, dict) else {}
 
 
 def well_typed(document: Mapping[str, Any], key: str, expected: Any) -> Any:

@@ -35,7 +35,7 @@ DEFAULT_LIMIT = 50
 
 # The service's rules, run by the strict body check as well when an event also breaks its schema
 # (a batch's items each: AuditEventBatch is a list of AuditEventRequest).
-register_body_rule(AuditEventRequest, lambda document, state: event_errors(document, datetime.now(UTC)))
+register_body_rule(AuditEventRequest, lambda document, _: event_errors(document, datetime.now(UTC)))
 
 STATUS_CODES = {"stored": HTTP_201_CREATED, "queued": HTTP_202_ACCEPTED}
 

@@ -9,7 +9,7 @@ re-sync repairs what a crash leaves between them).
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from sqlalchemy import text
@@ -55,6 +55,7 @@ LIMIT :limit
 """
 
 
+@runtime_checkable  # Litestar checks the type of each injected dependency
 class VectorStore(Protocol):
     @property
     def same_database(self) -> bool:

@@ -47,8 +47,8 @@ def parse_workflow_id(value: str) -> UUID:
 
 
 # The service's rules, run by the strict body check as well when a body also breaks its schema.
-register_body_rule(WorkflowCreate, lambda document, state: create_errors(document))
-register_body_rule(SearchRequest, lambda document, state: search_errors(document, state.embeddings.dimension))
+register_body_rule(WorkflowCreate, lambda document, _: create_errors(document))
+register_body_rule(SearchRequest, lambda document, settings: search_errors(document, settings.embedding_dimension))
 
 Service = NamedDependency[WorkflowService]
 LabelQuery = Annotated[str | None, QueryParameter(max_length=255)]

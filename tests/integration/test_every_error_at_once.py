@@ -13,6 +13,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
+from app.runtime import runtime_of
 from tests.factories import audit_event_body, notification_audit_body, remediation_body, workflow_body
 
 NUL = "must not contain NUL (\\u0000) characters"
@@ -20,8 +21,8 @@ TABLES = ("workflows", "audit_events", "notification_audit", "remediation_audits
 
 
 async def stored_rows(app: Litestar) -> dict[str, int]:
-    await app.state.search_audit.flush()  # a search's own audit event would count as a write
-    async with app.state.engine.connect() as connection:
+    await runtime_of(app).search_audit.flush()  # a search's own audit event would count as a write
+    async with runtime_of(app).engine.connect() as connection:
         return {table: int(await connection.scalar(text(f"SELECT count(*) FROM {table}")) or 0) for table in TABLES}
 
 
