@@ -11,8 +11,6 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp
 
-from app.access import AccessToken, access_middleware, load_tokens
-from app.api_docs import render_plugins, ui_asset
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
@@ -20,24 +18,26 @@ from app.audit.partitions import PartitionKeeper
 from app.audit.replay import AuditReplayer
 from app.audit.self_audit import SearchAuditWriter
 from app.audit.writer import AuditWriter
-from app.body_checks import check_request_body
-from app.database import create_sessionmaker, open_database
-from app.deadlines import deadline_middleware
 from app.dlq.runtime import DeadLetterRuntime
-from app.embedding_runtime import EmbeddingRuntime
-from app.errors import exception_handlers
-from app.health import HealthController
-from app.lifecycle import Lifecycle
-from app.metrics import POOL
-from app.observability import MetricsController, request_context_middleware
-from app.openapi import document_problems
-from app.query_leniency import empty_query_values_absent
-from app.ratelimit import TokenBuckets, rate_limit_middleware
+from app.http.access import AccessToken, access_middleware, load_tokens
+from app.http.api_docs import render_plugins, ui_asset
+from app.http.body_checks import check_request_body
+from app.http.deadlines import deadline_middleware
+from app.http.health import HealthController
+from app.http.observability import MetricsController, request_context_middleware
+from app.http.openapi import document_problems
+from app.http.query_leniency import empty_query_values_absent
+from app.http.ratelimit import TokenBuckets, rate_limit_middleware
+from app.http.runtime import RUNTIME_DEPENDENCIES, Runtime, set_runtime
+from app.lib.database import create_sessionmaker, open_database
+from app.lib.embedding_runtime import EmbeddingRuntime
+from app.lib.errors import exception_handlers
+from app.lib.lifecycle import Lifecycle
+from app.lib.metrics import POOL
+from app.lib.settings import Settings, load_settings
 from app.remediation.controllers import RemediationAuditController
 from app.remediation.resync import keep_in_sync
 from app.remediation.vector_store import open_vector_store
-from app.runtime import RUNTIME_DEPENDENCIES, Runtime, set_runtime
-from app.settings import Settings, load_settings
 from app.workflows.controllers import WorkflowController
 from embeddings.model import Encoder
 
@@ -105,7 +105,7 @@ def create_app(
 ) -> Litestar:
     """The service. ``encoder``: an already loaded model (tests load it once per session);
     without it the configured model loads in the background after start-up. ``lifecycle``: the
-    phase the server that runs the app watches (``app.server``)."""
+    phase the server that runs the app watches (``app.cli.server``)."""
     settings = settings or load_settings()
     lifecycle = lifecycle or Lifecycle()
     tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
@@ -144,7 +144,7 @@ def create_app(
             description="Workflow catalog and search, wire-compatible with the kubernaut Data Storage v1 API.",
             render_plugins=render_plugins(),
         ),
-        logging_config=None,  # the process's logging is app.logs (structlog); Litestar adds none of its own
+        logging_config=None,  # the process's logging is app.lib.logs (structlog); Litestar adds none of its own
         debug=False,
     )
     document_problems(application.openapi_schema)

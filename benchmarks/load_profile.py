@@ -54,7 +54,7 @@ class Incident:
         return filters
 
 
-# Each incident's five labels match at least one workflow of app/demo.py.
+# Each incident's five labels match at least one workflow of app/cli/demo.py.
 INCIDENTS: tuple[Incident, ...] = (
     Incident("OOMKilled", "critical", "pod", "production", "P0", {"gitOpsManaged": True, "gitOpsTool": "argocd"}, (
         "payments-api container was OOMKilled three times in ten minutes, memory limit 512Mi",

@@ -21,14 +21,14 @@ from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from sqlalchemy import text
 
-from app import migrate
-from app.database import asyncpg_url, start_embedded
+from app.cli import migrate
 from app.dlq.backends import open_dead_letter_queue
 from app.dlq.queue import DeadLetterQueue
 from app.factory import create_app
-from app.logs import configure_logging
-from app.runtime import runtime_of
-from app.settings import Settings
+from app.http.runtime import runtime_of
+from app.lib.database import asyncpg_url, start_embedded
+from app.lib.logs import configure_logging
+from app.lib.settings import Settings
 from embeddings.model import ModelSpec, SentenceEncoder
 from tests.servers import redis_server, running
 

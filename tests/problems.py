@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from app.problems import CATALOGUE, PROBLEM_JSON
+from app.lib.problems import CATALOGUE, PROBLEM_JSON
 
 PROBLEM_BASE = "https://kubernaut.ai/problems"  # the settings' default problem_base_url
 _BY_SLUG = {problem.slug: problem for problem in CATALOGUE}

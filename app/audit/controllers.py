@@ -25,8 +25,8 @@ from app.audit.schemas import (
 from app.audit.service import AuditReader, AuditRecorder, event_errors
 from app.audit.timewindow import parse_window
 from app.audit.writer import AuditWriter
-from app.errors import ValidationFailed
-from app.validation import MAX_LIMIT, page_window, register_body_rule
+from app.lib.errors import ValidationFailed
+from app.lib.validation import MAX_LIMIT, page_window, register_body_rule
 
 DETAIL_KEY = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 Text = Annotated[str | None, QueryParameter(max_length=255)]

@@ -11,7 +11,7 @@ committer), so a partition that is locked or failing delays or queues only its o
 The commit point is the moment the group's COMMIT is sent. A caller cancelled (its deadline,
 its step budget, its client gone) before it is left out: a group not yet started skips it, and a
 group that already inserted its row deletes it again before committing. A caller cancelled after
-it waits for the COMMIT (``app.deadlines.past_commit_point``), so its answer says what was
+it waits for the COMMIT (``app.lib.deadlines.past_commit_point``), so its answer says what was
 stored. Between the last check for callers gone and the COMMIT there is no await, so no caller
 can leave unseen.
 """
@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import AuditRepository
-from app.deadlines import past_commit_point
-from app.outages import is_outage
+from app.lib.database_errors import is_outage
+from app.lib.deadlines import past_commit_point
 
 
 @dataclass(slots=True, eq=False)

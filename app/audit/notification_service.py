@@ -7,8 +7,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.audit.notifications import NotificationAudit, NotificationAuditAccepted, NotificationAuditResponse
 from app.audit.writer import AuditWriter
-from app.errors import Conflict
-from app.outages import is_unique_violation
+from app.lib.database_errors import is_unique_violation
+from app.lib.errors import Conflict
 
 
 class NotificationAuditService:

@@ -21,8 +21,8 @@ from app.audit.schemas import (
 )
 from app.audit.writer import AuditWriter
 from app.dlq.fallback import WriteStatus
-from app.errors import ValidationFailed
-from app.validation import well_typed
+from app.lib.errors import ValidationFailed
+from app.lib.validation import well_typed
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_PAST = timedelta(days=7)

@@ -3,7 +3,7 @@
 The writer owns its transactions (not the request's session) because the answer depends on
 whether the commit happened: 201 when stored, 202 when queued, 500 when neither.
 
-The commit point is the moment the COMMIT is sent (``app.deadlines.past_commit_point``). Before
+The commit point is the moment the COMMIT is sent (``app.lib.deadlines.past_commit_point``). Before
 it, a cancellation or a passed deadline rolls the write back: 504, nothing stored, nothing
 queued. From it on, the COMMIT is seen through within the write timeout, and the answer tells
 what was stored: 201, or 202 when the COMMIT failed or did not answer and the write was queued
@@ -28,10 +28,10 @@ from app.audit.notifications import NotificationAudit, NotificationAuditReposito
 from app.audit.partitions import PartitionKeeper
 from app.audit.replay import events_payload, notification_payload
 from app.audit.repository import AuditRepository
-from app.deadlines import past_commit_point
 from app.dlq.fallback import Fallback, WriteStatus
-from app.metrics import AUDIT_LAG, AUDIT_TRACES, WRITE_DURATION, WRITES
-from app.outages import is_outage
+from app.lib.database_errors import is_outage
+from app.lib.deadlines import past_commit_point
+from app.lib.metrics import AUDIT_LAG, AUDIT_TRACES, WRITE_DURATION, WRITES
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import logging
 from typing import Literal
 
 from app.dlq.queue import Stream
-from app.metrics import DLQ_CAPACITY_RATIO, DLQ_CRITICAL, DLQ_DEPTH, DLQ_OVERFLOW_IMMINENT, DLQ_WARNING
+from app.lib.metrics import DLQ_CAPACITY_RATIO, DLQ_CRITICAL, DLQ_DEPTH, DLQ_OVERFLOW_IMMINENT, DLQ_WARNING
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 from app.dlq.queue import DeadLetterQueue, QueueError, RetrySchedule
 from app.dlq.redis_queue import RedisDeadLetterQueue
 from app.dlq.sqlite_queue import SqliteDeadLetterQueue
-from app.settings import Settings
+from app.lib.settings import Settings
 
 logger = logging.getLogger(__name__)
 

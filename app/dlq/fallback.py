@@ -4,7 +4,7 @@ Only an outage falls back: the database unreachable, too slow, or out of connect
 write the database refuses on its merits (a conflict, bad data) fails as it would anyway, and
 a cancelled request is never queued behind its client's back. The database attempt gets half
 of what the request has left, so the queue keeps its share; the queue write, once sent, is seen
-through within the queue's own timeout (``app.deadlines.past_commit_point``), so the answer is
+through within the queue's own timeout (``app.lib.deadlines.past_commit_point``), so the answer is
 202 for a record that was queued, never 504.
 """
 
@@ -15,11 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from app.deadlines import past_commit_point, step_budget, time_left
 from app.dlq.alerts import observe_depth
 from app.dlq.queue import DeadLetterQueue, QueueError, Stream
-from app.errors import StorageUnavailable
-from app.outages import is_outage
+from app.lib.database_errors import is_outage
+from app.lib.deadlines import past_commit_point, step_budget, time_left
+from app.lib.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 

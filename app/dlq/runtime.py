@@ -12,7 +12,7 @@ from app.dlq.backends import open_dead_letter_queue, retry_schedule
 from app.dlq.fallback import Fallback
 from app.dlq.queue import STREAMS, DeadLetterQueue, QueueError, Replayer
 from app.dlq.worker import ReplayWorker
-from app.settings import Settings
+from app.lib.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from app.dlq.queue import (
     RetrySchedule,
     Stream,
 )
-from app.metrics import DLQ_DEAD_LETTERS
+from app.lib.metrics import DLQ_DEAD_LETTERS
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,10 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.timewindow import parse_window
-from app.embedding_runtime import EmbeddingRuntime
-from app.errors import ValidationFailed
+from app.lib.embedding_runtime import EmbeddingRuntime
+from app.lib.errors import ValidationFailed
+from app.lib.settings import Settings
+from app.lib.validation import MAX_LIMIT, page_window
 from app.remediation.dual_write import DualWriteCoordinator
 from app.remediation.reading import RemediationReader
 from app.remediation.schemas import (
@@ -26,8 +28,6 @@ from app.remediation.schemas import (
     Status,
 )
 from app.remediation.vector_store import VectorStore
-from app.settings import Settings
-from app.validation import MAX_LIMIT, page_window
 
 Text = Annotated[str | None, QueryParameter(max_length=500)]
 DEFAULT_LIMIT = 50

@@ -1,6 +1,6 @@
 """The dual write of a remediation audit (the seeds' BR-STORAGE-014/015/016).
 
-The commit point is the moment the row's COMMIT is sent (``app.deadlines.past_commit_point``).
+The commit point is the moment the row's COMMIT is sent (``app.lib.deadlines.past_commit_point``).
 Before it, a cancellation or a passed deadline rolls everything back: 504, nothing in either
 store, no fallback. From it on, the write is finished whatever happens to the request, and the
 answer is 201 ``written`` or 201 ``pending``: what the stores hold.
@@ -42,8 +42,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.deadlines import past_commit_point, time_left
-from app.metrics import DUALWRITE_FAILURE, DUALWRITE_SUCCESS, FALLBACK_MODE, WRITE_DURATION, WRITES
+from app.lib.deadlines import past_commit_point, time_left
+from app.lib.metrics import DUALWRITE_FAILURE, DUALWRITE_SUCCESS, FALLBACK_MODE, WRITE_DURATION, WRITES
 from app.remediation.repository import remediation_audits
 from app.remediation.schemas import RemediationAuditRequest, RemediationAuditWritten
 from app.remediation.vector_store import VectorStore

@@ -10,7 +10,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import ServiceUnavailable
+from app.lib.errors import ServiceUnavailable
 from app.remediation.repository import remediation_audits
 from app.remediation.schemas import (
     Pagination,

@@ -15,8 +15,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.database import asyncpg_url, create_engine
-from app.settings import Settings
+from app.lib.database import asyncpg_url, create_engine
+from app.lib.settings import Settings
 
 VECTOR_TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS remediation_audit_vectors (

@@ -13,10 +13,10 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.self_audit import SearchAuditWriter
-from app.embedding_runtime import EmbeddingRuntime
-from app.errors import ValidationFailed
-from app.metrics import SEARCH_DURATION, SEARCH_RESULTS
-from app.validation import MAX_LIMIT, page_window, register_body_rule
+from app.lib.embedding_runtime import EmbeddingRuntime
+from app.lib.errors import ValidationFailed
+from app.lib.metrics import SEARCH_DURATION, SEARCH_RESULTS
+from app.lib.validation import MAX_LIMIT, page_window, register_body_rule
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,

@@ -12,9 +12,9 @@ from uuid import UUID
 import msgspec
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Conflict, ImmutableFieldViolation, NotFound, ServiceUnavailable, ValidationFailed
-from app.outages import is_unique_violation
-from app.validation import well_typed
+from app.lib.database_errors import is_unique_violation
+from app.lib.errors import Conflict, ImmutableFieldViolation, NotFound, ServiceUnavailable, ValidationFailed
+from app.lib.validation import well_typed
 from app.workflows.repository import DATABASE_NOW, Row, WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddingAccess(Protocol):
-    """What the catalog needs of the embedding runtime (app.embedding_runtime)."""
+    """What the catalog needs of the embedding runtime (app.lib.embedding_runtime)."""
 
     @property
     def embedder(self) -> QueryEmbedder | None: ...
@@ -82,7 +82,7 @@ def to_workflow(row: Row, model_id: str) -> Workflow:
 
 
 def create_errors(document: Mapping[str, Any]) -> dict[str, str]:
-    """The rules of a new version a schema cannot say, over its JSON form (app.validation.BodyRule):
+    """The rules of a new version a schema cannot say, over its JSON form (app.lib.validation.BodyRule):
     the digest matches the content, and severity and priority are in their vocabularies."""
     errors: dict[str, str] = {}
     content, content_hash = well_typed(document, "content", str), well_typed(document, "content_hash", Sha256Hex)

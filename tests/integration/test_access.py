@@ -11,9 +11,9 @@ import msgspec
 import pytest
 from litestar import Litestar
 
-from app.access import AccessToken, digest, new_token
 from app.factory import create_app
-from app.settings import Settings
+from app.http.access import AccessToken, digest, new_token
+from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body, workflow_body
 from tests.integration.test_cli import SCRIPT, _env, _free_port

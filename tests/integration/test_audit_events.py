@@ -13,7 +13,7 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from app.audit.partitions import PartitionKeeper, months_around
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from tests.factories import audit_event_body as event
 from tests.faults import trigger_fault
 

@@ -17,7 +17,7 @@ from app.audit.group_commit import GroupCommitter
 from app.audit.partitions import PartitionKeeper
 from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from tests.factories import audit_event_body
 from tests.faults import trigger_fault
 

@@ -13,7 +13,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from tests.factories import workflow_body
 from tests.faults import trigger_fault
 from tests.problems import assert_problem, field_errors

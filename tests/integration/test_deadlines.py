@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
-from app.deadlines import requested_timeout
-from app.runtime import runtime_of
+from app.http.deadlines import requested_timeout
+from app.http.runtime import runtime_of
 from tests.factories import workflow_body
 from tests.faults import trigger_fault
 

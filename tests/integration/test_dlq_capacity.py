@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 from app.dlq.fallback import Fallback
 from app.dlq.queue import DeadLetterQueue, QueuedRecord, RetrySchedule
 from app.dlq.worker import ReplayWorker
-from app.errors import StorageUnavailable
+from app.lib.errors import StorageUnavailable
 
 MAX_LENGTH = 20
 DELAYS = (0.1, 0.2, 0.3)

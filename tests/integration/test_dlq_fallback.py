@@ -29,8 +29,8 @@ from app.audit.service import stored_row
 from app.dlq.queue import QueuedRecord, QueueError, ReplayRejected
 from app.dlq.runtime import replay_worker
 from app.factory import create_app
-from app.runtime import runtime_of
-from app.settings import Settings
+from app.http.runtime import runtime_of
+from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body, notification_audit_body
 from tests.servers import running

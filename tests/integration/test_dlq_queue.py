@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from app.dlq.backends import open_dead_letter_queue
 from app.dlq.queue import DeadLetterQueue, QueuedRecord, QueueFull, Stream
-from app.settings import Settings
+from app.lib.settings import Settings
 
 MAX_LENGTH = 20
 FIRST_DELAY, SECOND_DELAY, THIRD_DELAY = 0.1, 0.2, 0.3

@@ -13,7 +13,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from tests.factories import audit_event_body, notification_audit_body, remediation_body, workflow_body
 
 NUL = "must not contain NUL (\\u0000) characters"

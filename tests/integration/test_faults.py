@@ -39,12 +39,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app import migrate
 from app.audit.notifications import NotificationAudit
+from app.cli import migrate
 from app.dlq.redis_queue import GROUP, dead_key, stream_key
 from app.factory import create_app
-from app.runtime import runtime_of
-from app.settings import Settings
+from app.http.runtime import runtime_of
+from app.lib.settings import Settings
 from embeddings.model import DEFAULT_MODEL_ID, ModelSpec, SentenceEncoder
 from tests.factories import audit_event_body, notification_audit_body, workflow_body
 from tests.faults import remove_trigger_fault, trigger_fault

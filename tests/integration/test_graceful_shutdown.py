@@ -40,7 +40,7 @@ from app.audit.replay import events_payload
 from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
 from app.dlq.backends import open_dead_letter_queue
-from app.settings import Settings
+from app.lib.settings import Settings
 from tests.factories import audit_event_body
 from tests.integration.test_cli import SCRIPT, _env
 from tests.servers import free_port

@@ -6,8 +6,8 @@ import httpx
 from litestar import Litestar
 
 from app.factory import create_app
-from app.runtime import runtime_of
-from app.settings import Settings
+from app.http.runtime import runtime_of
+from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body
 from tests.servers import free_port, running

@@ -24,8 +24,8 @@ import asyncpg
 import msgspec
 import pytest
 
-from app import migrate
-from app.demo import demo_workflows
+from app.cli import migrate
+from app.cli.demo import demo_workflows
 from benchmarks.load_run import (
     final_counts_path,
     http_json,

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from tests.factories import audit_event_body, notification_audit_body, remediation_body, workflow_body
 from tests.faults import trigger_fault
 

@@ -5,7 +5,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from app import migrate
+from app.cli import migrate
 
 SCRATCH = "workflow_search_migrations"
 

@@ -11,7 +11,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from tests.factories import notification_audit_body as notification
 from tests.problems import assert_problem, field_errors
 

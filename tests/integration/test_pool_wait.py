@@ -14,8 +14,8 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from app.factory import create_app
-from app.runtime import runtime_of
-from app.settings import Settings
+from app.http.runtime import runtime_of
+from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body
 from tests.servers import running

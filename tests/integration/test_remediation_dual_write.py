@@ -17,13 +17,13 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.database import asyncpg_url, create_engine
+from app.http.runtime import runtime_of, set_runtime
+from app.lib.database import asyncpg_url, create_engine
+from app.lib.settings import Settings
 from app.remediation.dual_write import DualWriteCoordinator
 from app.remediation.resync import resync_pending
 from app.remediation.schemas import RemediationAuditRequest
 from app.remediation.vector_store import PgVectorStore, VectorStore
-from app.runtime import runtime_of, set_runtime
-from app.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import remediation_body as remediation
 from tests.faults import trigger_fault

@@ -24,11 +24,11 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.http.runtime import runtime_of
 from app.remediation.dual_write import DualWriteCoordinator
 from app.remediation.resync import recheck_all_written, resync_pending
 from app.remediation.schemas import RemediationAuditRequest
 from app.remediation.vector_store import PgVectorStore
-from app.runtime import runtime_of
 from embeddings.model import SentenceEncoder
 from tests.faults import trigger_fault
 from tests.integration.test_remediation_dual_write import counts, separate_vectors
@@ -153,11 +153,11 @@ async def test_a_hung_vector_store_answers_pending_within_its_budget_and_every_r
 KILLED_WRITER = textwrap.dedent(
     """
     import asyncio, os, signal, sys
-    from app.database import create_engine
+    from app.lib.database import create_engine
     from app.remediation.dual_write import DualWriteCoordinator
     from app.remediation.schemas import RemediationAuditRequest
     from app.remediation.vector_store import PgVectorStore
-    from app.settings import Settings
+    from app.lib.settings import Settings
     from embeddings.model import ModelSpec, SentenceEncoder
     from embeddings.query import QueryEmbedder
 

@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from tests.factories import remediation_body as remediation
 
 REMEDIATIONS = "/api/v1/audit/remediations"

@@ -14,8 +14,8 @@ import pytest
 from litestar import Litestar
 from prometheus_client import REGISTRY
 
-from app.logs import formatter
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
+from app.lib.logs import formatter
 from tests.factories import workflow_body
 from tests.faults import trigger_fault
 
@@ -45,14 +45,14 @@ async def test_the_request_id_is_on_every_line_of_the_request_and_in_the_respons
 
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "req-42.a_b:c"
-    from_request = [line for line in lines if line.get("logger") in {"app.errors", "app.requests"}]
+    from_request = [line for line in lines if line.get("logger") in {"app.lib.errors", "app.requests"}]
     assert [line["event"] for line in from_request] == [
         "unhandled error on POST /api/v1/workflows", "request completed",
     ]  # fmt: skip
     for line in from_request:
         assert (line["request_id"], line["route"], line["method"]) == ("req-42.a_b:c", "/api/v1/workflows", "POST")
     (error,) = [line for line in lines if "exception" in line]  # logged once, with its traceback
-    assert error["logger"] == "app.errors"
+    assert error["logger"] == "app.lib.errors"
     assert from_request[-1]["status"] == 500
     assert "private-body-marker" not in json.dumps(lines)
 

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 from litestar import Litestar
 
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values

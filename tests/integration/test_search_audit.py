@@ -13,7 +13,7 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from app.audit.self_audit import SearchAuditWriter
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from app.workflows.schemas import SearchFilters, SearchRequest, SearchResponse
 from app.workflows.search_events import search_completed_event
 from tests.factories import workflow_body

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from sqlalchemy import text
 
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values

@@ -11,7 +11,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
-from app.runtime import runtime_of
+from app.http.runtime import runtime_of
 from embeddings.model import SentenceEncoder
 from tests.data.semantic_catalog import CATALOG, LABELS, QUERIES
 from tests.factories import workflow_body

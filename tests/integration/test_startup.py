@@ -3,10 +3,10 @@
 import msgspec
 import pytest
 
-from app.embedding_runtime import DimensionMismatchError
 from app.factory import create_app
-from app.lifecycle import Lifecycle
-from app.settings import Settings
+from app.lib.embedding_runtime import DimensionMismatchError
+from app.lib.lifecycle import Lifecycle
+from app.lib.settings import Settings
 from tests.fakes import HashEncoder
 
 

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from app.factory import create_app
-from app.settings import Settings
+from app.lib.settings import Settings
 
 UI_PAGES = ["/schema", "/schema/redoc", "/schema/swagger"]
-# Elements and RapiDoc need files from the internet (app/api_docs.py): not offered.
+# Elements and RapiDoc need files from the internet (app/http/api_docs.py): not offered.
 DROPPED_PAGES = ["/schema/elements", "/schema/rapidoc"]
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""")

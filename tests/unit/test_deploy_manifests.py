@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from app.factory import create_app
-from app.settings import Settings, env_name
+from app.lib.settings import Settings, env_name
 
 MANIFESTS = Path(__file__).parents[2] / "deploy" / "kubernetes"
 AUDIT_FLUSH_SECONDS = 10  # the fixed bound of shutdown step 3 (docs/operations.md)

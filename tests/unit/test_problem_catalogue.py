@@ -1,13 +1,13 @@
-"""Every problem the service can answer comes from the one catalogue (app.problems)."""
+"""Every problem the service can answer comes from the one catalogue (app.lib.problems)."""
 
 from __future__ import annotations
 
 from litestar.openapi.spec import Operation, Reference
 
-from app import errors
 from app.factory import create_app
-from app.problems import BY_STATUS, CATALOGUE, INTERNAL_ERROR, PROBLEM_JSON, of_status
-from app.settings import Settings
+from app.lib import errors
+from app.lib.problems import BY_STATUS, CATALOGUE, INTERNAL_ERROR, PROBLEM_JSON, of_status
+from app.lib.settings import Settings
 
 METHODS = ("get", "post", "put", "patch", "delete")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.ratelimit import TokenBuckets
+from app.http.ratelimit import TokenBuckets
 
 
 class Clock:

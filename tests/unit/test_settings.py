@@ -3,7 +3,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from app.settings import Settings, SettingsError, load_settings
+from app.lib.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_serve_on_loopback_with_the_embedded_database() -> None:

@@ -10,11 +10,11 @@ from contextlib import AsyncExitStack
 
 from tqdm import tqdm
 
-from app.database import open_database
-from app.embedding_runtime import EmbeddingRuntime
+from app.lib.database import open_database
+from app.lib.embedding_runtime import EmbeddingRuntime
+from app.lib.settings import Settings
 from app.remediation.resync import resync_pending
 from app.remediation.vector_store import open_vector_store
-from app.settings import Settings
 from embeddings.backfill import BackfillReport, count_stale, run_backfill
 from embeddings.model import SentenceEncoder
 

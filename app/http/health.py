@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import text
 
 from app.dlq.runtime import DeadLetterRuntime
-from app.runtime import Runtime
+from app.http.runtime import Runtime
 
 PROBE_TIMEOUT_SECONDS = 2.0
 

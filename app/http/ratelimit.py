@@ -16,9 +16,9 @@ from collections.abc import Callable
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from app import problems
-from app.access import OPEN_PREFIXES
-from app.problems import problem_body, send_problem
+from app.http.access import OPEN_PREFIXES
+from app.lib import problems
+from app.lib.problems import problem_body, send_problem
 
 MAX_CLIENTS = 10_000  # buckets kept; the least recently seen client is forgotten first
 

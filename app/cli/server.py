@@ -14,7 +14,7 @@ from types import FrameType
 
 import uvicorn
 
-from app.lifecycle import Lifecycle
+from app.lib.lifecycle import Lifecycle
 
 
 class GracefulServer(uvicorn.Server):

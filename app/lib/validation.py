@@ -10,7 +10,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
-from app.settings import Settings
+from app.lib.settings import Settings
 
 # The largest OFFSET PostgreSQL takes (bigint). A larger offset asks for a page past any table,
 # so it is read as this one: the same empty page, and no cap to document (the reference has none).

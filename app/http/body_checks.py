@@ -9,9 +9,9 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 import msgspec
 from litestar import Request
 
-from app.errors import InvalidRequest, ValidationFailed
-from app.metrics import register_field_names
-from app.validation import (
+from app.lib.errors import InvalidRequest, ValidationFailed
+from app.lib.metrics import register_field_names
+from app.lib.validation import (
     MAX_BODY_DEPTH,
     allows_none,
     body_problem,

@@ -10,11 +10,11 @@ from typing import Any
 
 from app.audit.partitions import PartitionKeeper
 from app.audit.replay import AuditReplayer
-from app.database import open_database
 from app.dlq.backends import chosen_backend, open_dead_letter_queue
 from app.dlq.queue import STREAMS, DeadLetterQueue, QueueError
 from app.dlq.runtime import replay_worker
-from app.settings import Settings, mask_url
+from app.lib.database import open_database
+from app.lib.settings import Settings, mask_url
 
 
 def run_dlq_command(settings: Settings, args: argparse.Namespace) -> int:

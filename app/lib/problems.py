@@ -1,9 +1,9 @@
 """The one catalogue of problem types (RFC 9457), and the one way to write a problem body.
 
 Every error the service answers is one of these: its slug (the last part of the ``type`` URI,
-under ``PROBLEM_BASE_URL``), its title and its status. Domain errors (``app.errors``), the
+under ``PROBLEM_BASE_URL``), its title and its status. Domain errors (``app.lib.errors``), the
 ASGI middlewares that answer before the router (access, rate limit, deadline) and the OpenAPI
-document (``app.openapi``) all take them from here, so a slug or a title exists once.
+document (``app.http.openapi``) all take them from here, so a slug or a title exists once.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from app.logs import configure_logging
-from app.settings import Settings, SettingsError, load_settings
+from app.lib.logs import configure_logging
+from app.lib.settings import Settings, SettingsError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,11 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "dlq":
-        from app.dlq_command import run_dlq_command  # noqa: PLC0415
+        from app.cli.dlq import run_dlq_command  # noqa: PLC0415
 
         return run_dlq_command(settings, args)
     if args.command == "backfill":
-        from app.backfill_command import run_backfill_command  # noqa: PLC0415 - loads the model
+        from app.cli.backfill import run_backfill_command  # noqa: PLC0415 - loads the model
 
         return run_backfill_command(settings, args)
     commands: dict[str, Callable[[], int]] = {
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _new_token(name: str, scopes: str) -> int:
-    from app.access import AccessToken, new_token  # noqa: PLC0415
+    from app.http.access import AccessToken, new_token  # noqa: PLC0415
 
     try:
         entry = msgspec.convert({"name": name, "sha256": "0" * 64, "scopes": scopes.split(",")}, AccessToken)
@@ -120,10 +120,10 @@ def _print_config(settings: Settings, *, as_json: bool) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs it
 
-    from app.access import AccessConfigError, is_loopback, load_tokens  # noqa: PLC0415
+    from app.cli.server import GracefulServer  # noqa: PLC0415
     from app.factory import create_app  # noqa: PLC0415
-    from app.lifecycle import Lifecycle  # noqa: PLC0415
-    from app.server import GracefulServer  # noqa: PLC0415
+    from app.http.access import AccessConfigError, is_loopback, load_tokens  # noqa: PLC0415
+    from app.lib.lifecycle import Lifecycle  # noqa: PLC0415
 
     try:
         tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
@@ -145,8 +145,8 @@ def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        log_config=None,  # our handler (app.logs) formats uvicorn's lines too
-        access_log=False,  # app.observability writes one line per request, with its id
+        log_config=None,  # our handler (app.lib.logs) formats uvicorn's lines too
+        access_log=False,  # app.http.observability writes one line per request, with its id
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
     GracefulServer(config, lifecycle, settings.shutdown_propagation_seconds).run()
@@ -154,8 +154,8 @@ def _serve(settings: Settings) -> int:
 
 
 def _migrate(settings: Settings, downgrade_to: str | None) -> int:
-    from app import migrate  # noqa: PLC0415
-    from app.database import locate_database  # noqa: PLC0415
+    from app.cli import migrate  # noqa: PLC0415
+    from app.lib.database import locate_database  # noqa: PLC0415
 
     location = locate_database(settings)
     try:
@@ -165,15 +165,15 @@ def _migrate(settings: Settings, downgrade_to: str | None) -> int:
             migrate.upgrade(location.url)
     finally:
         location.close()
-    # Alembic's own lines are at WARNING now (app.logs); one line says the command did its work.
+    # Alembic's own lines are at WARNING now (app.lib.logs); one line says the command did its work.
     done = f"rolled back to {downgrade_to}" if downgrade_to else "migrated to the latest revision"
     print(f"workflow-search: database {done}")
     return 0
 
 
 async def _seed_demo(settings: Settings) -> int:
-    from app.database import create_sessionmaker, open_database  # noqa: PLC0415
-    from app.demo import seed_demo_catalog  # noqa: PLC0415
+    from app.cli.demo import seed_demo_catalog  # noqa: PLC0415
+    from app.lib.database import create_sessionmaker, open_database  # noqa: PLC0415
 
     async with open_database(settings) as engine, create_sessionmaker(engine)() as session, session.begin():
         added = await seed_demo_catalog(session, settings)

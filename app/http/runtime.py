@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.audit.self_audit import SearchAuditWriter
 from app.audit.writer import AuditWriter
 from app.dlq.runtime import DeadLetterRuntime
-from app.embedding_runtime import EmbeddingRuntime
-from app.lifecycle import Lifecycle
+from app.lib.embedding_runtime import EmbeddingRuntime
+from app.lib.lifecycle import Lifecycle
+from app.lib.settings import Settings
 from app.remediation.vector_store import VectorStore
-from app.settings import Settings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.embedding_runtime import EmbeddingRuntime
-from app.settings import Settings
+from app.lib.embedding_runtime import EmbeddingRuntime
+from app.lib.settings import Settings
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import WorkflowService

@@ -49,7 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_pool_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     problem_base_url: str = "https://kubernaut.ai/problems"
-    # Bearer tokens by SHA-256 digest: a JSON list of {"name", "sha256", "scopes"} (app.access).
+    # Bearer tokens by SHA-256 digest: a JSON list of {"name", "sha256", "scopes"} (app.http.access).
     auth_tokens: str | None = None
     auth_tokens_file: str | None = None
     # Per-client rate limit (requests per second, with a burst); 0: no limit.

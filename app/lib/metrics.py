@@ -53,7 +53,7 @@ DLQ_DEAD_LETTERS = Gauge("dlq_dead_letters", "Records whose retries are exhauste
 
 _LEADING_INDEX = re.compile(r"^\[\d+\]\.?")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.*]")
-# Field and parameter names of the routes (app.body_checks adds them); "body" names the whole body.
+# Field and parameter names of the routes (app.http.body_checks adds them); "body" names the whole body.
 _KNOWN_NAMES: set[str] = {"body"}
 _REASONS = (
     ("missing", ("required", "missing")),

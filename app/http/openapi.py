@@ -24,7 +24,7 @@ from litestar.openapi.spec import (
 from litestar.openapi.spec.security_scheme import SecurityScheme
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.problems import CATALOGUE, PROBLEM_JSON
+from app.lib.problems import CATALOGUE, PROBLEM_JSON
 
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,

@@ -1,5 +1,5 @@
 """Domain errors, and the one place that turns any error raised in a handler into problem details
-(RFC 9457), each of a type from the catalogue (``app.problems``)."""
+(RFC 9457), each of a type from the catalogue (``app.lib.problems``)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ import sqlalchemy.exc
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from app import problems
-from app.metrics import VALIDATION_FAILURES, failure_reason, field_label
-from app.outages import is_outage
-from app.problems import PROBLEM_JSON, Problem, ProblemType, problem_body
+from app.lib import problems
+from app.lib.database_errors import is_outage
+from app.lib.metrics import VALIDATION_FAILURES, failure_reason, field_label
+from app.lib.problems import PROBLEM_JSON, Problem, ProblemType, problem_body
 
 logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
-    """An error a client can act on; its problem type comes from the catalogue (app.problems)."""
+    """An error a client can act on; its problem type comes from the catalogue (app.lib.problems)."""
 
     problem: ClassVar[ProblemType] = problems.INVALID_REQUEST
 
@@ -85,7 +85,7 @@ def _domain_error(base_url: str, request: Request[Any, Any, Any], exc: DomainErr
 
 
 def _validation_error(base_url: str, request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
-    """Query and path parameters (bodies are checked whole before the handler, app.body_checks)."""
+    """Query and path parameters (bodies are checked whole before the handler, app.http.body_checks)."""
     messages = [m for m in (exc.extra or []) if isinstance(m, dict)]
     field_errors = {str(m.get("key", "body")): str(m.get("message", "invalid")) for m in messages}
     if not field_errors:

@@ -21,8 +21,8 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from app import problems
-from app.problems import ProblemType, problem_body, send_problem
+from app.lib import problems
+from app.lib.problems import ProblemType, problem_body, send_problem
 
 AccessScope = Literal["read", "write", "admin"]
 OPEN_PREFIXES = ("/health", "/metrics", "/schema")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from platformdirs import RuntimeDirWarning
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from app.settings import Settings
+from app.lib.settings import Settings
 
 logger = logging.getLogger(__name__)
 

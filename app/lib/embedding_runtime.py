@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.settings import Settings
+from app.lib.settings import Settings
 from embeddings.backfill import run_backfill
 from embeddings.model import Encoder, ModelSpec, SentenceEncoder
 from embeddings.query import QueryEmbedder

@@ -2,7 +2,7 @@
 
 Every record, from structlog or from the standard library (uvicorn, SQLAlchemy, our own
 ``logging.getLogger`` calls), goes through the same processors, so the request's context
-(``request_id``, ``route``, ``method``, bound per request in ``app.observability``) is on
+(``request_id``, ``route``, ``method``, bound per request in ``app.http.observability``) is on
 every line a request writes.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Literal, TextIO
 
 import structlog
 
-from app.observability import add_request_context
+from app.lib.request_context import add_request_context
 
 LogFormat = Literal["auto", "json", "console"]
 

@@ -1,4 +1,5 @@
-"""Every request runs under a deadline; when it passes, the work in flight is cancelled.
+"""Every request runs under a deadline (set by ``app.http.deadlines``); when it passes, the work in
+flight is cancelled.
 
 Cancelling the handler's task cancels the database statement it awaits (asyncpg sends
 PostgreSQL a cancel request) and the per-request session rolls the transaction back, so a
@@ -15,20 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextvars import ContextVar
 from typing import TypeVar
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
-from app import problems
-from app.problems import problem_body, send_problem
-from app.settings import Settings
-
 logger = logging.getLogger(__name__)
-
-TIMEOUT_HEADER = b"x-request-timeout"
 
 T = TypeVar("T")
 
@@ -81,53 +73,11 @@ async def past_commit_point(work: Awaitable[T]) -> T:
             logger.warning("a cancellation arrived past the commit point; finishing the write first")
 
 
-def requested_timeout(scope: Scope, default: float) -> float | None:
-    """The client's ``X-Request-Timeout`` in seconds, capped at the default; None if malformed."""
-    for name, value in scope.get("headers", ()):
-        if name == TIMEOUT_HEADER:
-            try:
-                seconds = float(value.decode("latin-1"))
-            except ValueError:
-                return None
-            return min(seconds, default) if seconds >= 0 else None
-    return default
-
-
-def deadline_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
-    base = settings.problem_base_url
-
-    def wrap(app: ASGIApp) -> ASGIApp:
-        async def with_deadline(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP:
-                await app(scope, receive, send)
-                return
-            seconds = requested_timeout(scope, settings.request_timeout_seconds)
-            path = str(scope.get("path", ""))
-            if seconds is None:
-                detail = "must be a non-negative number of seconds"
-                field_errors = {"X-Request-Timeout": detail}
-                await send_problem(send, problem_body(base, problems.VALIDATION_ERROR, detail, path, field_errors))
-                return
-            started = False
-
-            async def tracking_send(message: Message) -> None:
-                nonlocal started
-                started = started or message["type"] == "http.response.start"
-                await send(message)
-
-            try:
-                async with asyncio.timeout(seconds) as deadline:
-                    token = _deadline.set(deadline)
-                    try:
-                        await app(scope, receive, tracking_send)
-                    finally:
-                        _deadline.reset(token)
-            except TimeoutError:
-                logger.warning("request %s %s passed its %.3f s deadline", scope.get("method"), scope["path"], seconds)
-                if not started:
-                    detail = f"the request did not complete within its deadline of {seconds:g} s"
-                    await send_problem(send, problem_body(base, problems.REQUEST_TIMEOUT, detail, path))
-
-        return with_deadline
-
-    return wrap
+@contextlib.contextmanager
+def bound_deadline(deadline: asyncio.Timeout) -> Iterator[None]:
+    """Make ``deadline`` the current request's, for ``time_left`` and ``past_commit_point``."""
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
