@@ -46,7 +46,7 @@ async def counts(engine: AsyncEngine, *, vectors: AsyncEngine | None = None) -> 
 class FaultyStore:
     """The real store, with an injected fault: it fails, or it is slow."""
 
-    def __init__(self, real: PgVectorStore, *, fail: bool = False, delay: float = 0.0) -> None:
+    def __init__(self, real: VectorStore, *, fail: bool = False, delay: float = 0.0) -> None:
         self.real, self.fail, self.delay = real, fail, delay
 
     @property
@@ -67,6 +67,11 @@ class FaultyStore:
 
     async def existing(self, audit_ids: list[UUID]) -> set[UUID]:
         return await self.real.existing(audit_ids)
+
+    async def nearest(
+        self, audit_ids: list[UUID], embedding: str, *, top_k: int, min_similarity: float | None
+    ) -> tuple[list[tuple[UUID, float]], int]:
+        return await self.real.nearest(audit_ids, embedding, top_k=top_k, min_similarity=min_similarity)
 
 
 def use_vector_store(app: Litestar, store: VectorStore) -> None:
