@@ -54,8 +54,8 @@ from locust.contrib.fasthttp import ResponseContextManager
 from locust.env import Environment
 
 # Locust puts this file's directory on sys.path: the repository root, where benchmarks/ is.
+from benchmarks.corpus import ADR_034_EVENT_TYPES
 from benchmarks.load_profile import (
-    ADR_034_EVENT_TYPES,
     INCIDENTS,
     PUBLISHED,
     SEARCH_COMPLETED,
@@ -90,7 +90,7 @@ def auth_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-@events.quitting.add_listener
+@events.quitting.add_listener  # type: ignore[untyped-decorator]  # locust's EventHook.add_listener is unannotated
 def save_final_counts(environment: Environment, **_kwargs: Any) -> None:
     """Requests and failures per request group, once every user has stopped, to the file named by
     ``WORKFLOW_SEARCH_LOAD_STATS_FILE`` (for benchmarks/load_run.py: Locust's CSV lags by up to a second)."""
@@ -115,18 +115,21 @@ class UnexpectedBody(Exception):
 
 def checked_json(response: ResponseContextManager, statuses: tuple[int, ...], check: Callable[[Any], None]) -> Any:
     """The response's JSON when its status is one of ``statuses`` and ``check`` accepts it; else
-    the response is marked failed (with a reason that says what) and None is returned."""
+    the response is marked failed (with a reason that says what) and None is returned.
+
+    The ignores: locust leaves ``success``/``failure`` unannotated, and sets ``error`` on a failed
+    request's response at run time without declaring it."""
     if response.status_code not in statuses:
-        text = (response.text or "")[:300] if response.status_code else str(response.error)
-        response.failure(f"HTTP {response.status_code}, expected {'/'.join(map(str, statuses))}: {text}")
+        text = (response.text or "")[:300] if response.status_code else str(response.error)  # type: ignore[attr-defined]
+        response.failure(f"HTTP {response.status_code}, expected {'/'.join(map(str, statuses))}: {text}")  # type: ignore[no-untyped-call]
         return None
     try:
         body = response.json()
         check(body)
     except (ValueError, KeyError, TypeError, IndexError, UnexpectedBody) as error:
-        response.failure(f"unexpected body ({type(error).__name__}: {error}): {(response.text or '')[:300]}")
+        response.failure(f"unexpected body ({type(error).__name__}: {error}): {(response.text or '')[:300]}")  # type: ignore[no-untyped-call]
         return None
-    response.success()
+    response.success()  # type: ignore[no-untyped-call]
     return body
 
 

@@ -106,7 +106,8 @@ class Rows:
     @property
     def searchable(self) -> npt.NDArray[np.bool_]:
         """Rows a default search may return: the latest version, active."""
-        return self.latest & (np.asarray(self.statuses) == "active")
+        searchable: npt.NDArray[np.bool_] = self.latest & (np.asarray(self.statuses) == "active")
+        return searchable
 
 
 def unit(vectors: npt.NDArray[Any]) -> Vectors:

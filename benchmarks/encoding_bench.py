@@ -285,7 +285,7 @@ async def _backfill_rounds(
     service: Service, encoder: SentenceEncoder, sizes: Sizes
 ) -> tuple[list[float], list[float], list[float]]:
     """The backfill command against raw encode, alternating, every workflow pending before each run."""
-    import asyncpg  # type: ignore[import-untyped]  # noqa: PLC0415 - only the backfill touches the database
+    import asyncpg  # noqa: PLC0415 - only the backfill touches the database
 
     texts = [
         workflow_text(b["name"], b["description"], b["labels"]) for b in map(workflow_body, range(sizes.workflows))

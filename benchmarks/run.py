@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         figures, outcome = run_module(name, args.quick, scratch)
         rows += [figure.as_json() for figure in figures]
         modules.append(outcome)
-    summary = {
+    summary: dict[str, Any] = {
         "date": started_at.isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
         "seconds": (datetime.now(UTC) - started_at).total_seconds(),

@@ -107,7 +107,8 @@ def _stop_server(process: subprocess.Popen[bytes]) -> None:
 
 def _stop_postgres(server: Any) -> None:
     """Stop the embedded PostgreSQL even if the server process left its handle behind (killed)."""
-    from pgserver.postgres_server import pg_ctl  # noqa: PLC0415 - heavy import, only when stopping
+    # pgserver makes pg_ctl at import time (setattr per binary), so its typed modules never declare it.
+    from pgserver.postgres_server import pg_ctl  # type: ignore[attr-defined]  # noqa: PLC0415 - heavy, only when stopping
 
     info = server._postmaster_info
     with contextlib.suppress(Exception):

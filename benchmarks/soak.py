@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Through gevent's hub: a plain handler would raise inside the hub, which reports it as a crash.
     gevent.signal_handler(signal.SIGTERM, gevent.kill, gevent.getcurrent(), KeyboardInterrupt)
-    setup_logging("INFO")  # Locust's summary tables are log lines
+    setup_logging("INFO")  # type: ignore[no-untyped-call]  # locust leaves it unannotated; its summary tables are log lines
     pace()
     work = Path(tempfile.mkdtemp(prefix="workflow-search-soak-"))
     try:

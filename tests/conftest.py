@@ -30,7 +30,7 @@ from app.lib.database import asyncpg_url, start_embedded
 from app.lib.logs import configure_logging
 from app.lib.settings import Settings
 from embeddings.model import ModelSpec, SentenceEncoder
-from tests.servers import redis_server, running
+from tests.servers import asgi_transport, redis_server, running
 
 hypothesis_settings.register_profile(
     "ci",
@@ -96,7 +96,7 @@ async def app(settings: Settings, sentence_encoder: SentenceEncoder) -> AsyncIte
 
 @pytest.fixture(scope="session")
 async def app_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 

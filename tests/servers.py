@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import httpx
 import redis
 from litestar import Litestar
 
@@ -26,6 +27,13 @@ def redis_server(workdir: Path) -> Iterator[str]:
     """A fresh redis-server (no persistence) for the duration; yields its URL."""
     with stoppable_redis_server(workdir) as server:
         yield server.url
+
+
+def asgi_transport(application: Litestar) -> httpx.ASGITransport:
+    """An httpx transport that calls the app in process."""
+    # httpx types an ASGI app with plain MutableMapping scopes and messages; Litestar's __call__
+    # takes its TypedDict scopes and events, which mypy cannot match to them. Same protocol at run time.
+    return httpx.ASGITransport(app=application)  # type: ignore[arg-type]
 
 
 @asynccontextmanager

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import sqlalchemy.exc
 
 # SQLSTATE classes and codes that say "not now" rather than "not this": connection exceptions,

@@ -18,7 +18,7 @@ from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body, workflow_body
 from tests.integration.test_cli import SCRIPT, _env, _free_port
 from tests.problems import assert_problem
-from tests.servers import running
+from tests.servers import asgi_transport, running
 
 FILTERS = {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",
            "environment": "production", "priority": "P0"}  # fmt: skip
@@ -38,7 +38,7 @@ async def guarded(
 
 @pytest.fixture
 async def http(guarded: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=guarded)
+    transport = asgi_transport(guarded)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
 
@@ -138,7 +138,7 @@ def test_token_new_prints_a_token_and_its_digest_entry() -> None:
     token_line, entry_line = result.stdout.splitlines()
     token = token_line.rsplit(" ", 1)[1]
     entry = msgspec.json.decode(entry_line.split(": ", 1)[1], type=AccessToken)
-    assert (entry.name, entry.scopes) == ("agent", {"read", "write"})
+    assert (entry.name, entry.scopes) == ("agent", frozenset({"read", "write"}))
     assert entry.sha256 == digest(token) != token
 
 
@@ -147,7 +147,7 @@ async def test_a_client_over_its_rate_gets_429_with_retry_after(
 ) -> None:
     limited = settings.with_overrides(rate_limit_per_second=0.5, rate_limit_burst=3)
     async with running(create_app(limited, encoder=sentence_encoder)) as app:
-        transport = httpx.ASGITransport(app=app)
+        transport = asgi_transport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             statuses = [(await http.get("/api/v1/workflows")).status_code for _ in range(4)]
             refused = await http.get("/api/v1/workflows")

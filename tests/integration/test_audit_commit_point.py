@@ -29,7 +29,7 @@ from app.http.runtime import runtime_of
 from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body, notification_audit_body
-from tests.servers import running
+from tests.servers import asgi_transport, running
 
 EVENTS, BATCH, NOTIFICATIONS = "/api/v1/audit/events", "/api/v1/audit/events/batch", "/api/v1/audit/notifications"
 RACE_WRITES = 600  # per kind of write: single events, batches of three, notifications
@@ -150,7 +150,7 @@ async def test_a_locked_partition_over_http_queues_only_its_month_and_other_mont
     queueing_app: Litestar,
 ) -> None:
     engine = runtime_of(queueing_app).engine
-    transport = httpx.ASGITransport(app=queueing_app)
+    transport = asgi_transport(queueing_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         warm = [await _timed_post(http, at, f"warm-{i}") for i, at in enumerate([LOCKED_MONTH, OPEN_MONTH] * 5)]
         assert {status for status, _ in warm} == {201}
@@ -165,7 +165,11 @@ async def test_a_locked_partition_over_http_queues_only_its_month_and_other_mont
             ]
             await asyncio.sleep(0.1)  # their writes are in flight, waiting for the lock
             others = [await _timed_post(http, OPEN_MONTH + timedelta(minutes=i), f"open-{i}") for i in range(12)]
-            window = {"since": "2025-02-01T00:00:00Z", "until": "2025-02-28T00:00:00Z", "limit": 5}
+            window: dict[str, str | int] = {
+                "since": "2025-02-01T00:00:00Z",
+                "until": "2025-02-28T00:00:00Z",
+                "limit": 5,
+            }
             reads = [await http.get(EVENTS, params=window, headers={"X-Request-Timeout": "2"}) for _ in range(12)]
             locked = await asyncio.gather(*blocked)
             await locker.rollback()

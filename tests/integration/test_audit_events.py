@@ -207,7 +207,9 @@ async def test_concurrent_single_writes_are_all_stored_exactly_once(client: http
         counts = {str(event_id): n for event_id, n in rows}
     assert counts == dict.fromkeys(ids, 1)
     # and they shared transactions: group commit, one commit for many writers
-    assert max(runtime_of(app).audit_writer.group_commit.group_sizes[-150:]) > 1
+    group_commit = runtime_of(app).audit_writer.group_commit
+    assert group_commit is not None
+    assert max(group_commit.group_sizes[-150:]) > 1
 
 
 async def test_one_row_the_database_refuses_fails_only_its_own_writer(client: httpx.AsyncClient, app: Litestar) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 from uuid import UUID, uuid4
 
@@ -25,19 +25,19 @@ GENERIC_500_DETAIL = "the server could not complete the request"
 async def create(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
     response = await client.post(WORKFLOWS, json=workflow_body(**overrides))
     assert response.status_code == 201, response.text
-    return response.json()
+    return cast("dict[str, Any]", response.json())
 
 
 async def fetch(client: httpx.AsyncClient, workflow_id: str) -> dict[str, Any]:
     response = await client.get(f"{WORKFLOWS}/{workflow_id}")
     assert response.status_code == 200, response.text
-    return response.json()
+    return cast("dict[str, Any]", response.json())
 
 
 async def listed(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
     response = await client.get(WORKFLOWS, params=params)
     assert response.status_code == 200, response.text
-    return response.json()
+    return cast("dict[str, Any]", response.json())
 
 
 async def listed_ids(client: httpx.AsyncClient, **params: Any) -> list[str]:
@@ -241,8 +241,8 @@ async def test_a_database_failure_is_a_generic_500_that_leaks_nothing_and_writes
     async with trigger_fault(runtime_of(app).engine, "refuse_insert", table="workflows", event="INSERT", body=body):
         response = await client.post(WORKFLOWS, json=workflow_body())
 
-    body = assert_problem(response, 500, "internal-error")
-    assert body["detail"] == GENERIC_500_DETAIL
+    problem = assert_problem(response, 500, "internal-error")
+    assert problem["detail"] == GENERIC_500_DETAIL
     for leak in ("secret-marker", "INSERT", "SELECT", "workflows (", "Traceback", "sqlalchemy", "asyncpg", 'File "'):
         assert leak not in response.text
     assert await total(client) == 0

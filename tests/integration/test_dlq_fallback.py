@@ -26,14 +26,14 @@ from app.audit.partitions import PartitionKeeper
 from app.audit.replay import AuditReplayer, events_payload, notification_payload
 from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
-from app.dlq.queue import QueuedRecord, QueueError, ReplayRejected
+from app.dlq.queue import QueuedRecord, QueueError, ReplayRejected, Stream
 from app.dlq.runtime import replay_worker
 from app.factory import create_app
 from app.http.runtime import runtime_of
 from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body, notification_audit_body
-from tests.servers import running
+from tests.servers import asgi_transport, running
 
 EVENTS = "/api/v1/audit/events"
 BATCH = "/api/v1/audit/events/batch"
@@ -58,7 +58,7 @@ async def dlq_app(
 
 @pytest.fixture
 async def http(dlq_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=dlq_app), base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=asgi_transport(dlq_app), base_url="http://testserver") as client:
         yield client
 
 
@@ -88,7 +88,7 @@ async def wait_for(
     return found
 
 
-async def queued(app: Litestar, stream: str = "events") -> int:
+async def queued(app: Litestar, stream: Stream = "events") -> int:
     depth: int = await runtime_of(app).dead_letters.queue.depth(stream)
     return depth
 

@@ -29,7 +29,7 @@ from app.lib.database import asyncpg_url, start_embedded
 from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body
-from tests.servers import running
+from tests.servers import asgi_transport, running
 
 EVENTS = "/api/v1/audit/events"
 WRITES = 1000
@@ -119,7 +119,7 @@ async def test_no_accepted_write_is_lost_or_doubled_through_a_database_restart(
         for i in range(WRITES)
     ]
     answered: list[Any] = []
-    transport = httpx.ASGITransport(app=outage_app)
+    transport = asgi_transport(outage_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=30) as http:
         stopped = asyncio.Event()
         marks, _ = await asyncio.gather(

@@ -51,7 +51,7 @@ from tests.faults import remove_trigger_fault, trigger_fault
 from tests.integration.test_cli import SCRIPT, _env
 from tests.integration.test_dlq_fallback import rows
 from tests.problems import assert_problem
-from tests.servers import RedisProcess, free_port, redis_server, running, stoppable_redis_server
+from tests.servers import RedisProcess, asgi_transport, free_port, redis_server, running, stoppable_redis_server
 
 T = TypeVar("T")
 
@@ -139,7 +139,7 @@ async def test_redis_down_degrades_the_queue_but_not_the_writes(
 ) -> None:
     app, engine = redis_backed_app, runtime_of(redis_backed_app).engine
     queue = runtime_of(app).dead_letters.queue
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         assert (await http.get(READY)).json()["dead_letter_queue"] == "connected"
         await asyncio.to_thread(stoppable_redis.kill)
@@ -277,7 +277,7 @@ async def test_a_model_that_fails_to_load_leaves_label_search_and_writes_working
     )
     async with (
         running(create_app(broken)) as app,  # no encoder given: it loads the configured (swapped) model
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+        httpx.AsyncClient(transport=asgi_transport(app), base_url="http://testserver") as http,
     ):
 
         async def readiness() -> httpx.Response:
@@ -297,8 +297,8 @@ async def test_a_model_that_fails_to_load_leaves_label_search_and_writes_working
         label = await http.post(SEARCH, json={"filters": FILTERS})
         assert label.status_code == 200, label.text
         assert [w["workflow_id"] for w in label.json()["workflows"]] == [made_before.json()["workflow_id"]]
-        for semantic in ({"filters": FILTERS, "query": query}, hybrid):
-            problem = assert_problem(await http.post(SEARCH, json=semantic), 503, "service-unavailable")
+        for needs_model in ({"filters": FILTERS, "query": query}, hybrid):
+            problem = assert_problem(await http.post(SEARCH, json=needs_model), 503, "service-unavailable")
             assert "embedding model is not loaded" in problem["detail"]
         # A caller's own vector needs no model: the stored embeddings still serve it.
         vector = [float(x) for x in sentence_encoder.encode([query])[0]]
@@ -324,7 +324,7 @@ async def test_a_model_that_fails_to_load_leaves_label_search_and_writes_working
     healed = settings.with_overrides(data_dir=str(tmp_path), embedding_backfill_on_start=True)
     async with (
         running(create_app(healed)) as app,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+        httpx.AsyncClient(transport=asgi_transport(app), base_url="http://testserver") as http,
     ):
 
         async def embedding_of_the_pending_one() -> list[dict[str, Any]]:
@@ -622,9 +622,9 @@ async def test_two_replicas_and_two_backfills_share_one_database_and_one_redis(
         halves = [iter(share) for share in workloads(len(replicas))]
         async with asyncio.TaskGroup() as load:
             outage = load.create_task(audit_outage_window(fresh_engine, answers, marks))
-            for replica, (http, half) in enumerate(zip(clients, halves, strict=True)):
+            for index, (http, half) in enumerate(zip(clients, halves, strict=True)):
                 for _ in range(CLIENTS_PER_REPLICA):
-                    load.create_task(drive(http, replica, half, answers))
+                    load.create_task(drive(http, index, half, answers))
         assert outage.done()
 
         statuses = Counter((answer.kind, answer.status) for answer in answers)

@@ -10,7 +10,7 @@ from app.http.runtime import runtime_of
 from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body
-from tests.servers import free_port, running
+from tests.servers import asgi_transport, free_port, running
 
 
 async def test_health_reports_the_database(client: httpx.AsyncClient) -> None:
@@ -75,7 +75,7 @@ async def test_an_unreachable_redis_degrades_but_does_not_stop_writes(
     nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     degraded = settings.with_overrides(redis_url=nowhere, dlq_write_timeout_seconds=0.5)
     async with running(create_app(degraded, encoder=sentence_encoder)) as application:
-        transport = httpx.ASGITransport(app=application)
+        transport = asgi_transport(application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             ready = await http.get("/health/ready")
             written = await http.post("/api/v1/audit/events", json=audit_event_body())

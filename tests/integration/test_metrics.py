@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from uuid import uuid4
 
 import httpx
@@ -37,7 +38,7 @@ def snapshot() -> dict[str, Callable[[], float]]:
             "http_request_duration_seconds_count", method="POST", route="/api/v1/workflows/search"
         ),
         **{
-            f"search {mode}": (lambda mode=mode: sample("search_duration_seconds_count", mode=mode))
+            f"search {mode}": partial(sample, "search_duration_seconds_count", mode=mode)
             for mode in ("label", "semantic", "hybrid")
         },
         "search results label": lambda: sample("search_results_sum", mode="label"),

@@ -18,7 +18,7 @@ from app.http.runtime import runtime_of
 from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body
-from tests.servers import running
+from tests.servers import asgi_transport, running
 
 POOL_SIZE = 2
 
@@ -46,7 +46,7 @@ async def every_connection_taken(application: Litestar) -> AsyncIterator[None]:
 
 
 def http(application: Litestar) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver")
+    return httpx.AsyncClient(transport=asgi_transport(application), base_url="http://testserver")
 
 
 @pytest.mark.usefixtures("client")  # empty tables

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 import httpx
@@ -51,7 +51,7 @@ def is_rfc3339(value: object) -> bool:
 
 @cache
 def reference() -> dict[str, Any]:
-    return yaml.safe_load(REFERENCE_SPEC.read_text())
+    return cast("dict[str, Any]", yaml.safe_load(REFERENCE_SPEC.read_text()))
 
 
 def as_json_schema(node: Any) -> Any:
@@ -101,7 +101,7 @@ def operations(document: dict[str, Any]) -> dict[str, tuple[str, str]]:
 async def created(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
     response = await client.post(WORKFLOWS, json=workflow_body(**overrides))
     assert response.status_code == 201, response.text
-    return response.json()
+    return cast("dict[str, Any]", response.json())
 
 
 # Every optional field of RemediationWorkflow filled, so each one's type and format is checked.

@@ -43,18 +43,35 @@ async def counts(engine: AsyncEngine, *, vectors: AsyncEngine | None = None) -> 
     return rows, pending, stored
 
 
-class FaultyStore(PgVectorStore):
-    """The real store, with an injected fault: it fails, or it is slow."""
+class FaultyStore:
+    """The real store, with an injected fault on its writes: they fail, or they are slow."""
 
-    def __init__(self, real: PgVectorStore, *, fail: bool = False, delay: float = 0.0) -> None:
-        super().__init__(real.engine, same_database=real.same_database)
-        self.fail, self.delay = fail, delay
+    def __init__(self, real: VectorStore, *, fail: bool = False, delay: float = 0.0) -> None:
+        self.real, self.fail, self.delay = real, fail, delay
+
+    @property
+    def same_database(self) -> bool:
+        return self.real.same_database
 
     async def write(self, transaction: AsyncConnection, audit_id: UUID, embedding: str, model: str) -> None:
         await asyncio.sleep(self.delay)
         if self.fail:
             raise ConnectionError("vector store unavailable")
-        await super().write(transaction, audit_id, embedding, model)
+        await self.real.write(transaction, audit_id, embedding, model)
+
+    async def delete_many(self, audit_ids: list[UUID]) -> None:
+        await self.real.delete_many(audit_ids)
+
+    async def ids_older_than(self, seconds: float, *, after: UUID | None, limit: int) -> list[UUID]:
+        return await self.real.ids_older_than(seconds, after=after, limit=limit)
+
+    async def existing(self, audit_ids: list[UUID]) -> set[UUID]:
+        return await self.real.existing(audit_ids)
+
+    async def nearest(
+        self, audit_ids: list[UUID], embedding: str, *, top_k: int, min_similarity: float | None
+    ) -> tuple[list[tuple[UUID, float]], int]:
+        return await self.real.nearest(audit_ids, embedding, top_k=top_k, min_similarity=min_similarity)
 
 
 def use_vector_store(app: Litestar, store: VectorStore) -> None:

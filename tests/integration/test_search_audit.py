@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 from sqlalchemy import text
@@ -90,7 +91,7 @@ async def test_events_survive_a_failing_audit_store_and_are_written_once_it_reco
 
 async def test_closing_the_writer_flushes_what_is_buffered(client: httpx.AsyncClient, app: Litestar) -> None:
     writer = SearchAuditWriter(runtime_of(app).audit_writer)  # never started
-    request = SearchRequest(filters=SearchFilters(**FILTERS))
+    request = SearchRequest(filters=msgspec.convert(FILTERS, SearchFilters))
     for _ in range(5):
         writer.record(search_completed_event(request, SearchResponse([], 0, request.filters), 1))
 

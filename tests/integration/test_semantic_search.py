@@ -173,7 +173,9 @@ async def test_workflows_without_an_embedding_are_skipped_and_counted(client: ht
 
 
 async def test_a_workflow_whose_embedding_fails_is_stored_pending(client: httpx.AsyncClient, app: Litestar) -> None:
-    batcher = runtime_of(app).embeddings.embedder.batcher
+    embedder = runtime_of(app).embeddings.embedder
+    assert embedder is not None  # the app has a model
+    batcher = embedder.batcher
     healthy = batcher.encoder
 
     class BrokenEncoder:  # an injected fault: the model raises

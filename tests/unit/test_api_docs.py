@@ -6,13 +6,13 @@ import re
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from app.factory import create_app
 from app.lib.settings import Settings
+from tests.servers import asgi_transport
 
 UI_PAGES = ["/schema", "/schema/redoc", "/schema/swagger"]
 # Elements and RapiDoc need files from the internet (app/http/api_docs.py): not offered.
@@ -44,9 +44,8 @@ def _is_local(reference: str) -> bool:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    # No lifespan: the docs need no database. Any: httpx types an ASGI app more loosely than Litestar.
-    application: Any = create_app(Settings(data_dir=str(tmp_path)))
-    transport = httpx.ASGITransport(app=application)
+    # No lifespan: the docs need no database.
+    transport = asgi_transport(create_app(Settings(data_dir=str(tmp_path))))
     async with httpx.AsyncClient(transport=transport, base_url="http://docs.test") as client:
         yield client
 
