@@ -150,7 +150,7 @@ def search_filters(index: int) -> dict[str, str]:
     return {key: concrete[key] if value == "*" else value for key, value in labels.items()}
 
 
-# The 27 ADR-034 event types of the kubernaut services (tests/integration/test_audit_events.py)
+# The 27 ADR-034 event types of the kubernaut services (tests/integration/audit/test_audit_events.py)
 # and the event_category each service writes them under.
 ADR_034_EVENT_TYPES = (
     "gateway.signal.received", "gateway.signal.deduplicated", "gateway.storm.detected", "gateway.crd.created",

@@ -11,7 +11,7 @@ failed, Locust itself failed, or the service could not be started.
     .venv/bin/python -m benchmarks.load_run --seconds 60 [--users 12] [--spawn-rate 4] [--port 8080]
 
 The service's log and Locust's CSV stats end up in benchmarks/results/scratch/load/.
-``benchmarks/soak.py`` and ``tests/integration/test_locust_profile.py`` start the service with
+``benchmarks/soak.py`` and ``tests/integration/http/test_locust_profile.py`` start the service with
 the same ``started_service``.
 """
 

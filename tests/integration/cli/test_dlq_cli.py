@@ -28,7 +28,7 @@ from app.audit.service import stored_row
 from app.dlq.backends import open_dead_letter_queue
 from app.lib.settings import Settings, mask_url
 from tests.factories import audit_event_body
-from tests.integration.test_cli import SCRIPT, _env
+from tests.integration.cli.test_cli import SCRIPT, _env
 from tests.servers import free_port
 
 CLI_TIMEOUT_SECONDS = 60

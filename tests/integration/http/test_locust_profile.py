@@ -36,7 +36,7 @@ from benchmarks.load_run import (
 )
 
 # The test suite's list, not locustfile's: importing locust would gevent-patch this whole process.
-from tests.integration.test_audit_events import ADR_034_TYPES
+from tests.integration.audit.test_audit_events import ADR_034_TYPES
 
 # With start-up (mostly the model load) and shutdown, about 25 s on an idle 2-core machine.
 LOCUST_SECONDS = 10

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.integration.test_cli import SCRIPT, _env
+from tests.integration.cli.test_cli import SCRIPT, _env
 from tests.servers import free_port
 
 READY_TIMEOUT_SECONDS = 180
@@ -122,7 +122,7 @@ async def test_values_the_database_cannot_take_are_validation_errors(
 # The kubernaut reference document, beside this repository in CI as here: the contract a
 # generated client is built from, rather than the service's own (richer) document.
 REFERENCE_DOCUMENT = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "kubernaut-data-storage-v1.yaml"
+    Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "kubernaut-data-storage-v1.yaml"
 )
 REFERENCE_CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 REFERENCE_EXAMPLES = 60

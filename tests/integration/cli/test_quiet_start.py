@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import SCRIPT, START_TIMEOUT_SECONDS, _env, _free_port, _run
+from tests.integration.cli.test_cli import SCRIPT, START_TIMEOUT_SECONDS, _env, _free_port, _run
 
 LISTENING = "Uvicorn running on"
 MAX_LINES_BEFORE_LISTENING = 12

@@ -31,7 +31,7 @@ from app.remediation.schemas import RemediationAuditRequest
 from app.remediation.vector_store import PgVectorStore
 from embeddings.model import SentenceEncoder
 from tests.faults import trigger_fault
-from tests.integration.test_remediation_dual_write import counts, separate_vectors
+from tests.integration.remediation.test_remediation_dual_write import counts, separate_vectors
 
 __all__ = ["separate_vectors"]  # the fixture, shared with the dual write's own tests
 
@@ -184,7 +184,7 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
-PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+PROJECT_ROOT = str(Path(__file__).resolve().parents[3])
 
 
 def _url_of(engine: AsyncEngine) -> str:

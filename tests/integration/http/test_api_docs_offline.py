@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.browser import PageLoad, chromium, load_page
-from tests.integration.test_cli import SCRIPT, START_TIMEOUT_SECONDS, _env, _free_port, _run
+from tests.integration.cli.test_cli import SCRIPT, START_TIMEOUT_SECONDS, _env, _free_port, _run
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (`make chromium` installs it)")
 

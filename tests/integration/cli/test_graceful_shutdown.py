@@ -42,7 +42,7 @@ from app.audit.service import stored_row
 from app.dlq.backends import open_dead_letter_queue
 from app.lib.settings import Settings
 from tests.factories import audit_event_body
-from tests.integration.test_cli import SCRIPT, _env
+from tests.integration.cli.test_cli import SCRIPT, _env
 from tests.servers import free_port
 
 EVENTS, SEARCH, READY = "/api/v1/audit/events", "/api/v1/workflows/search", "/health/ready"

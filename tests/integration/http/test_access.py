@@ -16,7 +16,7 @@ from app.http.access import AccessToken, digest, new_token
 from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
 from tests.factories import audit_event_body, workflow_body
-from tests.integration.test_cli import SCRIPT, _env, _free_port
+from tests.integration.cli.test_cli import SCRIPT, _env, _free_port
 from tests.problems import assert_problem
 from tests.servers import asgi_transport, running
 

@@ -48,8 +48,8 @@ from app.lib.settings import Settings
 from embeddings.model import DEFAULT_MODEL_ID, ModelSpec, SentenceEncoder
 from tests.factories import audit_event_body, notification_audit_body, workflow_body
 from tests.faults import remove_trigger_fault, trigger_fault
-from tests.integration.test_cli import SCRIPT, _env
-from tests.integration.test_dlq_fallback import rows
+from tests.integration.cli.test_cli import SCRIPT, _env
+from tests.integration.dlq.test_dlq_fallback import rows
 from tests.problems import assert_problem
 from tests.servers import RedisProcess, asgi_transport, free_port, redis_server, running, stoppable_redis_server
 
