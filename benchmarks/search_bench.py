@@ -33,7 +33,7 @@ from benchmarks.common import Figure
 from benchmarks.load import LoadResult, drive, drive_calls
 from benchmarks.service import free_port, running_service
 from search.labels import MANDATORY_LABELS, WILDCARD, WILDCARD_LABELS, DetectedLabels, label_values
-from search.reference import SearchQuery
+from search.query import SearchQuery
 from search.sql import LABEL_SEARCH_SQL, label_search_parameters
 
 SEARCH_PATH = "/api/v1/workflows/search"

@@ -26,12 +26,12 @@ import msgspec
 
 from search.labels import (
     MANDATORY_LABELS,
-    STATUSES,
     WILDCARD,
     WILDCARD_LABELS,
     DetectedLabels,
     label_values,
 )
+from search.query import SearchQuery
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -88,27 +88,6 @@ class CatalogEntry:
     detected_labels: DetectedLabels = field(default_factory=DetectedLabels)
     custom_labels: Mapping[str, Sequence[str]] = field(default_factory=dict)
     embedding: Sequence[float] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SearchQuery:
-    """A label search: the five mandatory labels plus the optional scoring inputs."""
-
-    labels: Mapping[str, str]
-    detected_labels: DetectedLabels | None = None
-    custom_labels: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    statuses: Sequence[str] | None = None
-    include_disabled: bool = False
-    top_k: int = 10
-    min_score: float = 0.0
-    embedding: Sequence[float] | None = None  # semantic mode when set
-    min_similarity: float | None = None
-
-    def allowed_statuses(self) -> tuple[str, ...]:
-        """``filters.status`` when given, else every status with ``include_disabled``, else active."""
-        if self.statuses:
-            return tuple(sorted(set(self.statuses)))
-        return STATUSES if self.include_disabled else ("active",)
 
 
 @dataclass(frozen=True, slots=True)

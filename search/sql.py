@@ -17,7 +17,7 @@ from search.labels import (
     label_token,
     scoped_tokens_matching,
 )
-from search.reference import SearchQuery
+from search.query import SearchQuery
 
 
 def _detected_boost_sql() -> str:

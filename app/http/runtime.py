@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.audit.self_audit import SearchAuditWriter
 from app.audit.writer import AuditWriter
@@ -93,6 +93,13 @@ def provide_remediation_vectors(runtime: NamedDependency[Runtime]) -> VectorStor
     return runtime.remediation_vectors
 
 
+async def provide_read_connection(runtime: NamedDependency[Runtime]) -> AsyncGenerator[AsyncConnection, None]:
+    """A connection outside any transaction (AUTOCOMMIT), for a handler whose one statement only
+    reads: no BEGIN or COMMIT round trips, and no session to commit."""
+    async with runtime.engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
 # The app-level dependencies: the runtime, its parts, and a session per request.
 RUNTIME_DEPENDENCIES = {
     "runtime": Provide(provide_runtime, sync_to_thread=False),
@@ -103,4 +110,5 @@ RUNTIME_DEPENDENCIES = {
     "search_audit": Provide(provide_search_audit, sync_to_thread=False),
     "remediation_vectors": Provide(provide_remediation_vectors, sync_to_thread=False),
     "db_session": Provide(provide_db_session),
+    "read_connection": Provide(provide_read_connection),
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,14 +9,13 @@ import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.audit.self_audit import SearchAuditWriter
 from app.lib.embedding_runtime import EmbeddingRuntime
 from app.lib.errors import ValidationFailed
-from app.lib.metrics import SEARCH_DURATION, SEARCH_RESULTS
 from app.lib.validation import MAX_LIMIT, page_window, register_body_rule
-from app.workflows.repository import WorkflowRepository
+from app.workflows.repository import SearchRepository, WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
     SearchResponse,
@@ -28,7 +26,7 @@ from app.workflows.schemas import (
     WorkflowUpdate,
     WorkflowVersions,
 )
-from app.workflows.search_events import search_completed_event
+from app.workflows.search_service import WorkflowSearch
 from app.workflows.service import WorkflowService, create_errors, search_errors
 from search.labels import WorkflowStatus
 
@@ -37,6 +35,14 @@ def provide_workflow_service(
     db_session: NamedDependency[AsyncSession], embeddings: NamedDependency[EmbeddingRuntime]
 ) -> WorkflowService:
     return WorkflowService(WorkflowRepository(db_session), embeddings)
+
+
+def provide_workflow_search(
+    read_connection: NamedDependency[AsyncConnection],
+    embeddings: NamedDependency[EmbeddingRuntime],
+    search_audit: NamedDependency[SearchAuditWriter],
+) -> WorkflowSearch:
+    return WorkflowSearch(SearchRepository(read_connection), embeddings, search_audit)
 
 
 def parse_workflow_id(value: str) -> UUID:
@@ -60,17 +66,17 @@ class WorkflowController(Controller):
     tags = ["Workflow Catalog API"]  # noqa: RUF012 - Litestar reads it as a class attribute
     dependencies = {"service": Provide(provide_workflow_service, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/search", operation_id="searchWorkflows", status_code=200, summary="Label-based workflow search")
+    @post(
+        "/search",
+        operation_id="searchWorkflows",
+        status_code=200,
+        summary="Label-based workflow search",
+        dependencies={"workflow_search": Provide(provide_workflow_search, sync_to_thread=False)},
+    )
     async def search(
-        self, data: JSONBody[SearchRequest], service: Service, search_audit: NamedDependency[SearchAuditWriter]
+        self, data: JSONBody[SearchRequest], workflow_search: NamedDependency[WorkflowSearch]
     ) -> SearchResponse:
-        started = time.perf_counter()
-        response = await service.search(data)
-        seconds = time.perf_counter() - started
-        SEARCH_DURATION.labels(data.mode).observe(seconds)
-        SEARCH_RESULTS.labels(data.mode).observe(len(response.workflows))
-        search_audit.record(search_completed_event(data, response, round(seconds * 1000)))
-        return response
+        return await workflow_search.run(data)
 
     @post(operation_id="createWorkflow", summary="Create workflow")
     async def create(self, data: JSONBody[WorkflowCreate], service: Service) -> Workflow:

@@ -13,13 +13,10 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from app.lib.database_errors import is_unique_violation
-from app.lib.errors import Conflict, ImmutableFieldViolation, NotFound, ServiceUnavailable, ValidationFailed
+from app.lib.errors import Conflict, ImmutableFieldViolation, NotFound, ValidationFailed
 from app.lib.validation import well_typed
 from app.workflows.repository import DATABASE_NOW, Row, WorkflowRepository
 from app.workflows.schemas import (
-    SearchRequest,
-    SearchResponse,
-    SearchResult,
     Sha256Hex,
     Workflow,
     WorkflowCreate,
@@ -33,7 +30,6 @@ from embeddings.model import vector_literal
 from embeddings.query import QueryEmbedder
 from embeddings.text import workflow_text
 from search.labels import (
-    MANDATORY_LABELS,
     PRIORITIES,
     SEVERITIES,
     WILDCARD,
@@ -44,8 +40,6 @@ from search.labels import (
     workflow_label_tokens,
     workflow_search_tokens,
 )
-from search.reference import SearchQuery
-from search.sql import label_search_parameters, semantic_search_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -243,46 +237,6 @@ class WorkflowService:
             total=len(rows),
         )
 
-    async def search(self, request: SearchRequest) -> SearchResponse:
-        filters = request.filters
-        embedding = await self._query_embedding(request)
-        query = SearchQuery(
-            labels={label: getattr(filters, label) for label in MANDATORY_LABELS},
-            detected_labels=filters.detected_labels,
-            custom_labels=filters.custom_labels or {},
-            statuses=filters.status,
-            include_disabled=request.include_disabled,
-            top_k=request.top_k,
-            min_score=request.min_score,
-            embedding=embedding,
-            min_similarity=request.min_similarity,
-        )
-        if embedding is None:
-            rows = await self.repository.search(label_search_parameters(query))
-            skipped = None
-        else:
-            rows = await self.repository.search_semantic(semantic_search_parameters(query, self.embeddings.model_id))
-            skipped = int(rows[0]["skipped_without_embedding"])
-            rows = [row for row in rows if row["workflow_id"] is not None]
-        results = [_search_result(row, rank, filters.signal_type) for rank, row in enumerate(rows, start=1)]
-        total = int(rows[0]["total_results"]) if rows else 0
-        return SearchResponse(
-            workflows=results, total_results=total, filters=filters, skipped_without_embedding=skipped
-        )
-
-    async def _query_embedding(self, request: SearchRequest) -> list[float] | None:
-        """The request's vector (its own, or its text's), None in label mode; bad input is a 400."""
-        if errors := search_errors(msgspec.structs.asdict(request), self.embeddings.dimension):
-            raise ValidationFailed(errors)
-        if request.embedding is not None:
-            return request.embedding
-        if request.query is None:
-            return None
-        embedder = self.embeddings.embedder
-        if embedder is None:
-            raise ServiceUnavailable("semantic search is unavailable: the embedding model is not loaded")
-        return [float(x) for x in await embedder.embed(request.query)]
-
     def _wire(self, row: Row) -> Workflow:
         return to_workflow(row, self.embeddings.model_id)
 
@@ -291,30 +245,3 @@ class WorkflowService:
         if row is None:
             raise NotFound(f"workflow {workflow_id} does not exist")
         return self._wire(row)
-
-
-def _search_result(row: Row, rank: int, requested_signal: str) -> SearchResult:
-    signals = label_values(row["labels"]["signal_type"])
-    signal_type = next((s for s in signals if s.lower() == requested_signal.lower()), signals[0])
-    score = float(row["final_score"])
-    similarity = row.get("similarity")
-    return SearchResult(
-        workflow_id=row["workflow_id"],
-        workflow_name=row["workflow_name"],
-        version=row["version"],
-        title=row["name"],
-        description=row["description"],
-        signal_type=signal_type,
-        container_image=row["container_image"],
-        container_digest=row["container_digest"],
-        confidence=score,
-        final_score=score,
-        label_boost=float(row["detected_boost"]),
-        label_penalty=float(row["label_penalty"]),
-        custom_label_boost=float(row["custom_boost"]),
-        label_specificity=int(row["label_specificity"]),
-        rank=rank,
-        custom_labels=row["custom_labels"],
-        detected_labels=msgspec.convert(row["detected_labels"], DetectedLabels),
-        similarity=None if similarity is None else float(similarity),
-    )

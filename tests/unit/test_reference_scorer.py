@@ -12,7 +12,8 @@ import msgspec
 import pytest
 
 from search.labels import MANDATORY_LABELS, STATUSES, DetectedLabels, DetectionName
-from search.reference import CatalogEntry, LabelMatch, Ranking, Score, SearchQuery, match_label, rank
+from search.query import SearchQuery
+from search.reference import CatalogEntry, LabelMatch, Ranking, Score, match_label, rank
 from tests.factories import ALL_TRUE
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

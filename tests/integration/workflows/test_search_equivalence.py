@@ -26,7 +26,8 @@ from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
 from search.labels import MANDATORY_LABELS, PRIORITIES, SEVERITIES, STATUSES, DetectedLabels, DetectionName
-from search.reference import CatalogEntry, SearchQuery, rank
+from search.query import SearchQuery
+from search.reference import CatalogEntry, rank
 
 SIGNALS = ["OOMKilled", "oomkilled", "CrashLoopBackOff", "*"]
 COMPONENTS = ["pod", "Pod", "node", "*"]

@@ -25,7 +25,8 @@ from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
 from embeddings.model import vector_literal
 from search.labels import DetectedLabels
-from search.reference import CatalogEntry, SearchQuery, rank
+from search.query import SearchQuery
+from search.reference import CatalogEntry, rank
 from tests.factories import workflow_body
 
 DIMENSION = 384
