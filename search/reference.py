@@ -22,8 +22,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from uuid import UUID
 
-import msgspec
-
 from search.labels import (
     MANDATORY_LABELS,
     WILDCARD,
@@ -32,6 +30,7 @@ from search.labels import (
     label_values,
 )
 from search.query import SearchQuery
+from search.rules import BOOLEAN_RULES, CHOICE_RULES
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -40,35 +39,6 @@ SCORE_SCALE = Decimal(10)
 SCORE_PLACES = Decimal("0.000001")
 CUSTOM_EXACT = Decimal("0.15")
 CUSTOM_WILDCARD = Decimal("0.075")
-
-
-@dataclass(frozen=True, slots=True)
-class DetectedRule:
-    """How one detected label scores: its weight and whether a mismatch is penalised."""
-
-    attribute: str
-    weight: Decimal
-    penalised: bool = False
-
-    @property
-    def wire_name(self) -> str:
-        return _WIRE_NAMES[self.attribute]
-
-
-_WIRE_NAMES = {f.name: f.encode_name for f in msgspec.structs.fields(DetectedLabels)}
-
-BOOLEAN_RULES: tuple[DetectedRule, ...] = (
-    DetectedRule("git_ops_managed", Decimal("0.10"), penalised=True),
-    DetectedRule("pdb_protected", Decimal("0.05")),
-    DetectedRule("network_isolated", Decimal("0.03")),
-    DetectedRule("helm_managed", Decimal("0.02")),
-    DetectedRule("stateful", Decimal("0.02")),
-    DetectedRule("hpa_enabled", Decimal("0.02")),
-)
-CHOICE_RULES: tuple[DetectedRule, ...] = (
-    DetectedRule("git_ops_tool", Decimal("0.10"), penalised=True),
-    DetectedRule("service_mesh", Decimal("0.05")),
-)
 
 
 class LabelMatch(Enum):

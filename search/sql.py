@@ -18,40 +18,49 @@ from search.labels import (
     scoped_tokens_matching,
 )
 from search.query import SearchQuery
+from search.rules import BOOLEAN_RULES, CHOICE_RULES
 
 
 def _detected_boost_sql() -> str:
-    flags = (
-        ("git_ops_managed", "gitOpsManaged", "0.10"),
-        ("pdb_protected", "pdbProtected", "0.05"),
-        ("network_isolated", "networkIsolated", "0.03"),
-        ("helm_managed", "helmManaged", "0.02"),
-        ("stateful", "stateful", "0.02"),
-        ("hpa_enabled", "hpaEnabled", "0.02"),
-    )
+    """One CASE per rule of ``search.rules``: a boolean the request sets true and the workflow
+    has; a choice equal (the full weight), or matched through ``*`` (half)."""
     terms = [
-        f"CASE WHEN CAST(:{param} AS boolean) AND w.detected_labels ->> '{key}' = 'true' THEN {weight} ELSE 0 END"
-        for param, key, weight in flags
+        f"CASE WHEN CAST(:{rule.attribute} AS boolean) AND w.detected_labels ->> '{rule.wire_name}' = 'true' "
+        f"THEN {rule.weight} ELSE 0 END"
+        for rule in BOOLEAN_RULES
     ]
-    choices = (("git_ops_tool", "gitOpsTool", "0.10", "0.05"), ("service_mesh", "serviceMesh", "0.05", "0.025"))
     terms += [
-        f"CASE WHEN CAST(:{param} AS text) IS NULL THEN 0 "
-        f"WHEN w.detected_labels ->> '{key}' = CAST(:{param} AS text) THEN {full} "
-        f"WHEN w.detected_labels ->> '{key}' = '*' OR "
-        f"(CAST(:{param} AS text) = '*' AND w.detected_labels ->> '{key}' IS NOT NULL) THEN {half} "
-        "ELSE 0 END"
-        for param, key, full, half in choices
+        f"CASE WHEN CAST(:{rule.attribute} AS text) IS NULL THEN 0 "
+        f"WHEN w.detected_labels ->> '{rule.wire_name}' = CAST(:{rule.attribute} AS text) THEN {rule.weight} "
+        f"WHEN w.detected_labels ->> '{rule.wire_name}' = '*' OR "
+        f"(CAST(:{rule.attribute} AS text) = '*' AND w.detected_labels ->> '{rule.wire_name}' IS NOT NULL) "
+        f"THEN {rule.weight / 2} ELSE 0 END"
+        for rule in CHOICE_RULES
     ]
     return "\n      + ".join(terms)
 
 
-_LABEL_PENALTY_SQL = """
-        CASE WHEN CAST(:git_ops_managed AS boolean)
-              AND w.detected_labels ->> 'gitOpsManaged' IS DISTINCT FROM 'true' THEN 0.10 ELSE 0 END
-      + CASE WHEN CAST(:git_ops_tool AS text) IS NULL OR CAST(:git_ops_tool AS text) = '*' THEN 0
-             WHEN w.detected_labels ->> 'gitOpsTool' IS NULL THEN 0.10
-             WHEN w.detected_labels ->> 'gitOpsTool' IN (CAST(:git_ops_tool AS text), '*') THEN 0
-             ELSE 0.10 END"""
+def _label_penalty_sql() -> str:
+    """One CASE per penalised rule: a boolean wanted and missing; a concrete choice the workflow
+    lacks or holds otherwise (``*`` on either side is never penalised)."""
+    terms = [
+        f"CASE WHEN CAST(:{rule.attribute} AS boolean) "
+        f"AND w.detected_labels ->> '{rule.wire_name}' IS DISTINCT FROM 'true' THEN {rule.weight} ELSE 0 END"
+        for rule in BOOLEAN_RULES
+        if rule.penalised
+    ]
+    terms += [
+        f"CASE WHEN CAST(:{rule.attribute} AS text) IS NULL OR CAST(:{rule.attribute} AS text) = '*' THEN 0 "
+        f"WHEN w.detected_labels ->> '{rule.wire_name}' IS NULL THEN {rule.weight} "
+        f"WHEN w.detected_labels ->> '{rule.wire_name}' IN (CAST(:{rule.attribute} AS text), '*') THEN 0 "
+        f"ELSE {rule.weight} END"
+        for rule in CHOICE_RULES
+        if rule.penalised
+    ]
+    return "\n      + ".join(terms) or "0"
+
+
+_LABEL_PENALTY_SQL = _label_penalty_sql()
 
 _CUSTOM_BOOST_SQL = """(
         SELECT coalesce(sum(
@@ -168,20 +177,14 @@ def _detected_parameters(query: SearchQuery) -> dict[str, object]:
     """The request's detected labels that count: booleans only when true, none that failed."""
     detected = query.detected_labels or DetectedLabels()
     ignored = set(detected.failed_detections)
-
-    def flag(value: bool | None, wire_name: str) -> bool:
-        return value is True and wire_name not in ignored
-
-    def choice(value: str | None, wire_name: str) -> str | None:
-        return value if wire_name not in ignored else None
-
-    return {
-        "git_ops_managed": flag(detected.git_ops_managed, "gitOpsManaged"),
-        "pdb_protected": flag(detected.pdb_protected, "pdbProtected"),
-        "network_isolated": flag(detected.network_isolated, "networkIsolated"),
-        "helm_managed": flag(detected.helm_managed, "helmManaged"),
-        "stateful": flag(detected.stateful, "stateful"),
-        "hpa_enabled": flag(detected.hpa_enabled, "hpaEnabled"),
-        "git_ops_tool": choice(detected.git_ops_tool, "gitOpsTool"),
-        "service_mesh": choice(detected.service_mesh, "serviceMesh"),
+    params: dict[str, object] = {
+        rule.attribute: getattr(detected, rule.attribute) is True and rule.wire_name not in ignored
+        for rule in BOOLEAN_RULES
     }
+    params.update(
+        {
+            rule.attribute: getattr(detected, rule.attribute) if rule.wire_name not in ignored else None
+            for rule in CHOICE_RULES
+        }
+    )
+    return params
