@@ -6,6 +6,7 @@ instead; the suite drops and recreates its own database there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -19,7 +20,8 @@ import redis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
-from sqlalchemy import text
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.cli import migrate
 from app.dlq.backends import open_dead_letter_queue
@@ -57,8 +59,25 @@ def structured_logging() -> Iterator[None]:
     logging.getLogger().handlers.clear()
 
 
+async def _recreate_database(server_url: str, name: str) -> None:
+    admin = create_async_engine(asyncpg_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            await connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        await admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
+    external = os.environ.get("WORKFLOW_SEARCH_TEST_DATABASE_URL")
+    if external:  # another PostgreSQL with pgvector: the suite's own database on it
+        asyncio.run(_recreate_database(external, TEST_DATABASE))
+        url = make_url(asyncpg_url(external)).set(database=TEST_DATABASE).render_as_string(hide_password=False)
+        migrate.upgrade(url)
+        yield url
+        return
     # Outside pytest's basetemp: pgserver runs PostgreSQL as another user and widens the
     # permissions of its parents, which a concurrent pytest run would narrow again.
     workdir = Path(tempfile.mkdtemp(prefix="workflow-search-pg-"))

@@ -22,21 +22,12 @@ from app.audit.schemas import (
 from app.audit.writer import AuditWriter
 from app.dlq.fallback import WriteStatus
 from app.lib.errors import ValidationFailed
-from app.lib.validation import well_typed
+from app.lib.validation import json_depth_exceeds, well_typed
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_PAST = timedelta(days=7)
 MAX_EVENT_DATA_BYTES = 256 * 1024
 MAX_EVENT_DATA_DEPTH = 10
-
-
-def json_depth(value: Any) -> int:
-    """Nesting depth: a scalar is 0, ``{}`` or ``[]`` is 1, ``{"a": {}}`` is 2."""
-    if isinstance(value, dict):
-        return 1 + max((json_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((json_depth(v) for v in value), default=0)
-    return 0
 
 
 def event_errors(document: Mapping[str, Any], now: datetime, prefix: str = "") -> dict[str, str]:
@@ -67,7 +58,7 @@ def _event_data_problem(event_data: Any) -> str | None:
         return None
     if len(msgspec.json.encode(event_data)) > MAX_EVENT_DATA_BYTES:
         return "is larger than 256 KiB"
-    if json_depth(event_data) > MAX_EVENT_DATA_DEPTH:
+    if json_depth_exceeds(event_data, MAX_EVENT_DATA_DEPTH):
         return f"is nested deeper than {MAX_EVENT_DATA_DEPTH} levels"
     return None
 
