@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from app.audit.group_commit import GroupCommitter
 from app.audit.partitions import PartitionKeeper
+from app.audit.repository import AuditQuery, AuditRepository
 from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
 from app.http.runtime import runtime_of
@@ -129,3 +130,31 @@ async def test_a_caller_cancelled_during_its_groups_commit_waits_and_is_told_it_
     finally:
         await committer.close()
     assert await _stored_ids(app) == {event["event_id"]}
+
+
+async def test_a_read_of_another_month_answers_on_its_tenth_call_on_the_same_connection(
+    client: httpx.AsyncClient, app: Litestar
+) -> None:
+    """A prepared statement's generic plan (from the 6th execution on a connection) would lock
+    every partition before pruning; planned afresh, a read of February never waits on January."""
+    engine = runtime_of(app).engine
+    committer = GroupCommitter(engine, PartitionKeeper(engine), commit_timeout=30.0)
+    try:
+        await committer.write(row(OPEN))
+    finally:
+        await committer.close()
+    window = AuditQuery(
+        equals={}, since=datetime(2025, 2, 1, tzinfo=UTC), until=datetime(2025, 2, 28, tzinfo=UTC),
+        detail=None, limit=5, offset=0,
+    )  # fmt: skip
+    async with engine.connect() as locker, engine.connect() as reader:
+        await locker.begin()
+        await locker.execute(text("LOCK TABLE audit_events_y2025m01 IN ACCESS EXCLUSIVE MODE"))
+        totals = []
+        for _ in range(12):
+            async with reader.begin():
+                await reader.execute(text("SET LOCAL statement_timeout = '2s'"))  # a wait fails the test
+                _, total = await AuditRepository(reader).page(window)
+                totals.append(total)
+        await locker.rollback()
+    assert totals == [1] * 12
