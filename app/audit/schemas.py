@@ -8,13 +8,14 @@ from uuid import UUID
 
 import msgspec
 
+from app.lib.schemas import Pagination, Short
+
 EventCategory = Literal[
     "gateway", "notification", "analysis", "signalprocessing", "workflow", "execution", "orchestration",
     # extensions (api.md): the services of the seeds' ADR-034 catalog that the reference enum misses
     "aiagent", "workflowexecution", "webhook", "effectiveness", "datastorage",
 ]  # fmt: skip
 EventOutcome = Literal["success", "failure", "pending"]
-Short = Annotated[str, msgspec.Meta(max_length=255)]
 
 
 class AuditEventRequest(msgspec.Struct, kw_only=True):
@@ -61,13 +62,6 @@ class BatchAuditEventResponse(msgspec.Struct):
 class AuditEvent(AuditEventRequest, kw_only=True, omit_defaults=True):
     event_id: UUID
     event_date: date
-
-
-class Pagination(msgspec.Struct):
-    limit: int
-    offset: int
-    total: int
-    has_more: bool
 
 
 class AuditEventsPage(msgspec.Struct):

@@ -16,12 +16,12 @@ from app.audit.schemas import (
     AuditEventResponse,
     AuditEventsPage,
     BatchAuditEventResponse,
-    Pagination,
     ResponseStatus,
 )
 from app.audit.writer import AuditWriter
 from app.dlq.fallback import WriteStatus
 from app.lib.errors import ValidationFailed
+from app.lib.schemas import Pagination
 from app.lib.validation import json_depth_exceeds, well_typed
 
 MAX_FUTURE = timedelta(minutes=5)

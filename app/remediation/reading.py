@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.lib.errors import ServiceUnavailable
+from app.lib.schemas import Pagination
 from app.remediation.repository import remediation_audits
 from app.remediation.schemas import (
-    Pagination,
     RemediationAudit,
     RemediationAuditPage,
     RemediationFilters,

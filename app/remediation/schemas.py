@@ -8,10 +8,10 @@ from uuid import UUID
 
 import msgspec
 
+from app.lib.schemas import Name, Pagination, Short
+
 Phase = Literal["pending", "processing", "completed", "failed"]
 Status = Literal["success", "failure", "pending", "running"]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-Short = Annotated[str, msgspec.Meta(max_length=255)]
 
 
 class RemediationAuditRequest(msgspec.Struct, kw_only=True):
@@ -42,13 +42,6 @@ class RemediationAudit(RemediationAuditRequest, kw_only=True, omit_defaults=True
     id: UUID
     vector_store: Literal["written", "pending"]
     created_at: datetime
-
-
-class Pagination(msgspec.Struct):
-    limit: int
-    offset: int
-    total: int
-    has_more: bool
 
 
 class RemediationAuditPage(msgspec.Struct):

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 
+from app.lib.schemas import Name
 from search.labels import (
     CustomLabels,
     DetectedLabels,
@@ -18,7 +19,6 @@ from search.labels import (
     WorkflowStatus,
 )
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 # No "/": the name is a path segment of /by-name/{workflow_name}/versions.
 WorkflowName = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^/]+$")]
 Version = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
