@@ -8,8 +8,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
+from app.audit.notification_schemas import NotificationAudit, NotificationAuditAccepted, NotificationAuditResponse
 from app.audit.notification_service import NotificationAuditService
-from app.audit.notifications import NotificationAudit, NotificationAuditAccepted, NotificationAuditResponse
 from app.audit.writer import AuditWriter
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from sqlalchemy.exc import IntegrityError
 
-from app.audit.notifications import NotificationAudit, NotificationAuditAccepted, NotificationAuditResponse
+from app.audit.notification_schemas import NotificationAudit, NotificationAuditAccepted, NotificationAuditResponse
 from app.audit.writer import AuditWriter
 from app.lib.database_errors import is_unique_violation
 from app.lib.errors import Conflict

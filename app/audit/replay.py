@@ -14,7 +14,8 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.audit.notifications import NotificationAudit, NotificationAuditRepository
+from app.audit.notification_repository import NotificationAuditRepository
+from app.audit.notification_schemas import NotificationAudit
 from app.audit.partitions import PartitionKeeper
 from app.audit.repository import AuditRepository
 from app.audit.schemas import AuditEvent

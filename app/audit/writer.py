@@ -24,7 +24,8 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit.group_commit import GroupCommitter
-from app.audit.notifications import NotificationAudit, NotificationAuditRepository
+from app.audit.notification_repository import NotificationAuditRepository
+from app.audit.notification_schemas import NotificationAudit
 from app.audit.partitions import PartitionKeeper
 from app.audit.replay import events_payload, notification_payload
 from app.audit.repository import AuditRepository

@@ -21,7 +21,7 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.audit.notifications import NotificationAudit
+from app.audit.notification_schemas import NotificationAudit
 from app.audit.partitions import PartitionKeeper
 from app.audit.replay import AuditReplayer, events_payload, notification_payload
 from app.audit.schemas import AuditEventRequest

@@ -39,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.audit.notifications import NotificationAudit
+from app.audit.notification_schemas import NotificationAudit
 from app.cli import migrate
 from app.dlq.redis_queue import GROUP, dead_key, stream_key
 from app.factory import create_app
