@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,24 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-SCRIPT = [sys.executable, "-m", "app"]
-START_TIMEOUT_SECONDS = 180  # the model loads on a CPU that a busy machine may share
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_SEARCH_") and k != "DATABASE_URL"}
-    env["PYTHONWARNINGS"] = "ignore"
-    return env
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SCRIPT, *args], env=_env(), capture_output=True, text=True, timeout=120, check=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.commands import SCRIPT, START_TIMEOUT_SECONDS, command_env, run_command, serving
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +22,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_help_lists_the_commands() -> None:
-    result = _run("--help")
+    result = run_command("--help")
     assert result.returncode == 0
     for command in ("serve", "migrate", "seed"):
         assert command in result.stdout
@@ -50,7 +31,7 @@ def test_help_lists_the_commands() -> None:
 def test_a_bad_setting_stops_the_command_with_its_name() -> None:
     result = subprocess.run(
         [*SCRIPT, "migrate"],
-        env={**_env(), "WORKFLOW_SEARCH_PORT": "many"},
+        env={**command_env(), "WORKFLOW_SEARCH_PORT": "many"},
         capture_output=True,
         text=True,
         timeout=60,
@@ -67,8 +48,8 @@ def test_a_bad_setting_stops_the_command_with_its_name() -> None:
 )  # fmt: skip
 def test_serve_refuses_to_start_with_a_bad_value_and_names_it(variable: str, value: str) -> None:
     result = subprocess.run(
-        [*SCRIPT, "serve", "--port", str(_free_port())],
-        env={**_env(), variable: value}, capture_output=True, text=True, timeout=60, check=False,
+        [*SCRIPT, "serve", "--port", str(free_port())],
+        env={**command_env(), variable: value}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.startswith(f"workflow-search: invalid environment setting: {variable}: ")
@@ -76,7 +57,7 @@ def test_serve_refuses_to_start_with_a_bad_value_and_names_it(variable: str, val
 
 
 def test_config_prints_every_setting_with_passwords_masked() -> None:
-    env = {**_env(), "DATABASE_URL": "postgresql://app:hunter2@db/ws", "WORKFLOW_SEARCH_DLQ_MAX_LENGTH": "500"}
+    env = {**command_env(), "DATABASE_URL": "postgresql://app:hunter2@db/ws", "WORKFLOW_SEARCH_DLQ_MAX_LENGTH": "500"}
     result = subprocess.run(
         [*SCRIPT, "config", "--json"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -92,9 +73,9 @@ def test_config_prints_every_setting_with_passwords_masked() -> None:
 
 def test_migrate_and_seed_are_idempotent(data_dir: Path) -> None:
     for _ in range(2):
-        assert _run("migrate", "--data-dir", str(data_dir)).returncode == 0
-    first = _run("seed", "--demo", "--data-dir", str(data_dir))
-    second = _run("seed", "--demo", "--data-dir", str(data_dir))
+        assert run_command("migrate", "--data-dir", str(data_dir)).returncode == 0
+    first = run_command("seed", "--demo", "--data-dir", str(data_dir))
+    second = run_command("seed", "--demo", "--data-dir", str(data_dir))
     assert first.returncode == second.returncode == 0
     assert "added 12 demo workflows" in first.stdout
     assert "not empty" in second.stdout
@@ -102,39 +83,19 @@ def test_migrate_and_seed_are_idempotent(data_dir: Path) -> None:
 
 @pytest.fixture
 def live_server(data_dir: Path) -> Iterator[str]:
-    assert _run("migrate", "--data-dir", str(data_dir)).returncode == 0
-    port = _free_port()
+    assert run_command("migrate", "--data-dir", str(data_dir)).returncode == 0
     log_path = data_dir / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*SCRIPT, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-            env=_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"server did not become ready:\n{log_path.read_text()}")
+    with serving(["--data-dir", str(data_dir)], log_path) as (base_url, process):
         yield base_url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells it.
-        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells it.
+    assert process.returncode in (0, -signal.SIGTERM)
     log_text = log_path.read_text()
     assert "Application shutdown complete" in log_text
     assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "the embedded PostgreSQL was left running"
 
 
 def test_serve_answers_a_search_on_the_demo_catalog(live_server: str, data_dir: Path) -> None:
-    assert _run("seed", "--demo", "--data-dir", str(data_dir)).returncode == 0
+    assert run_command("seed", "--demo", "--data-dir", str(data_dir)).returncode == 0
     response = httpx.post(
         f"{live_server}/api/v1/workflows/search",
         json={
@@ -157,7 +118,7 @@ def test_serve_answers_a_search_on_the_demo_catalog(live_server: str, data_dir: 
 
 
 def test_serve_embeds_the_demo_catalog_and_answers_a_text_query(live_server: str, data_dir: Path) -> None:
-    assert _run("seed", "--demo", "--data-dir", str(data_dir)).returncode == 0
+    assert run_command("seed", "--demo", "--data-dir", str(data_dir)).returncode == 0
     request = {
         "query": "my app was killed because it used too much RAM",
         "filters": {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",

@@ -27,8 +27,8 @@ from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
 from app.dlq.backends import open_dead_letter_queue
 from app.lib.settings import Settings, mask_url
+from tests.commands import SCRIPT, command_env
 from tests.factories import audit_event_body
-from tests.integration.cli.test_cli import SCRIPT, _env
 from tests.servers import free_port
 
 CLI_TIMEOUT_SECONDS = 60
@@ -37,7 +37,7 @@ EMPTY_STREAM = {"queued": 0, "capacity_ratio": 0.0, "dead_letters": 0, "dead_let
 
 
 def cli_env(database_url: str, data_dir: Path) -> dict[str, str]:
-    env = {key: value for key, value in _env().items() if key != "REDIS_URL"}
+    env = {key: value for key, value in command_env().items() if key != "REDIS_URL"}
     return env | {"DATABASE_URL": database_url, "WORKFLOW_SEARCH_DATA_DIR": str(data_dir)}
 
 

@@ -41,8 +41,8 @@ from app.audit.schemas import AuditEventRequest
 from app.audit.service import stored_row
 from app.dlq.backends import open_dead_letter_queue
 from app.lib.settings import Settings
+from tests.commands import SCRIPT, command_env
 from tests.factories import audit_event_body
-from tests.integration.cli.test_cli import SCRIPT, _env
 from tests.servers import free_port
 
 EVENTS, SEARCH, READY = "/api/v1/audit/events", "/api/v1/workflows/search", "/health/ready"
@@ -81,7 +81,7 @@ class Answer:
 
 
 def server_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
-    env = {key: value for key, value in _env().items() if key != "REDIS_URL"}
+    env = {key: value for key, value in command_env().items() if key != "REDIS_URL"}
     return env | {
         "DATABASE_URL": database_url,
         "WORKFLOW_SEARCH_DATA_DIR": str(data_dir),

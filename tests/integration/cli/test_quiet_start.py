@@ -9,20 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cli.test_cli import SCRIPT, START_TIMEOUT_SECONDS, _env, _free_port, _run
+from tests.commands import SCRIPT, START_TIMEOUT_SECONDS, command_env, run_command
+from tests.servers import free_port
 
 LISTENING = "Uvicorn running on"
 MAX_LINES_BEFORE_LISTENING = 12
 
 
 def test_serve_prints_a_few_lines_before_listening(tmp_path: Path) -> None:
-    assert _run("migrate", "--data-dir", str(tmp_path)).returncode == 0
+    assert run_command("migrate", "--data-dir", str(tmp_path)).returncode == 0
     # Warnings shown and no XDG_RUNTIME_DIR, as in a container: pgserver's RuntimeDirWarning must not show.
-    env = {k: v for k, v in _env().items() if k not in ("PYTHONWARNINGS", "XDG_RUNTIME_DIR")}
+    env = {k: v for k, v in command_env().items() if k not in ("PYTHONWARNINGS", "XDG_RUNTIME_DIR")}
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [*SCRIPT, "serve", "--port", str(_free_port()), "--data-dir", str(tmp_path)],
+            [*SCRIPT, "serve", "--port", str(free_port()), "--data-dir", str(tmp_path)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -46,9 +46,9 @@ from app.factory import create_app
 from app.http.runtime import runtime_of
 from app.lib.settings import Settings
 from embeddings.model import DEFAULT_MODEL_ID, ModelSpec, SentenceEncoder
+from tests.commands import SCRIPT, command_env
 from tests.factories import audit_event_body, notification_audit_body, workflow_body
 from tests.faults import remove_trigger_fault, trigger_fault
-from tests.integration.cli.test_cli import SCRIPT, _env
 from tests.integration.dlq.test_dlq_fallback import rows
 from tests.problems import assert_problem
 from tests.servers import RedisProcess, asgi_transport, free_port, redis_server, running, stoppable_redis_server
@@ -175,7 +175,7 @@ async def test_redis_down_degrades_the_queue_but_not_the_writes(
         assert (await http.get("/health")).status_code == 200
 
         # The operator's view says so too, plainly.
-        env = {key: value for key, value in _env().items() if key != "REDIS_URL"} | {
+        env = {key: value for key, value in command_env().items() if key != "REDIS_URL"} | {
             "DATABASE_URL": database_url, "REDIS_URL": stoppable_redis.url,
             "WORKFLOW_SEARCH_DATA_DIR": str(tmp_path), "WORKFLOW_SEARCH_DLQ_WRITE_TIMEOUT_SECONDS": "1",
         }  # fmt: skip
@@ -411,7 +411,7 @@ def replica_env(database_url: str, redis_url: str, data_dir: Path, port: int) ->
     as during a model outage, which leaves the embedding work to the backfills."""
     no_model = data_dir / "no-model"
     no_model.mkdir(parents=True)
-    env = {key: value for key, value in _env().items() if key != "REDIS_URL"}
+    env = {key: value for key, value in command_env().items() if key != "REDIS_URL"}
     return env | {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -532,7 +532,7 @@ async def audit_outage_window(engine: AsyncEngine, answers: list[Answer], marks:
 
 
 def start_backfill(database_url: str) -> subprocess.Popen[str]:
-    env = {key: value for key, value in _env().items() if key != "REDIS_URL"} | {
+    env = {key: value for key, value in command_env().items() if key != "REDIS_URL"} | {
         "DATABASE_URL": database_url,
         # One core each: two processes whose torch would each spin a thread per core fight over them.
         "OMP_NUM_THREADS": "1",

@@ -15,10 +15,10 @@ from app.factory import create_app
 from app.http.access import AccessToken, digest, new_token
 from app.lib.settings import Settings
 from embeddings.model import SentenceEncoder
+from tests.commands import SCRIPT, command_env
 from tests.factories import audit_event_body, workflow_body
-from tests.integration.cli.test_cli import SCRIPT, _env, _free_port
 from tests.problems import assert_problem
-from tests.servers import asgi_transport, running
+from tests.servers import asgi_transport, free_port, running
 
 FILTERS = {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",
            "environment": "production", "priority": "P0"}  # fmt: skip
@@ -111,8 +111,8 @@ def test_the_configuration_holds_digests_only() -> None:
 
 def _serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SCRIPT, "serve", "--port", str(_free_port()), *args],
-        env={**_env(), **env}, capture_output=True, text=True, timeout=60, check=False,
+        [*SCRIPT, "serve", "--port", str(free_port()), *args],
+        env={**command_env(), **env}, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
 
@@ -132,7 +132,7 @@ def test_serve_refuses_malformed_tokens_naming_the_variable() -> None:
 def test_token_new_prints_a_token_and_its_digest_entry() -> None:
     result = subprocess.run(
         [*SCRIPT, "token", "new", "--name", "agent", "--scopes", "read,write"],
-        env=_env(), capture_output=True, text=True, timeout=60, check=False,
+        env=command_env(), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     token_line, entry_line = result.stdout.splitlines()

@@ -10,9 +10,6 @@ fails with it. The browser's network log then shows every request the docs page 
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ import httpx
 import pytest
 
 from tests.browser import PageLoad, chromium, load_page
-from tests.integration.cli.test_cli import SCRIPT, START_TIMEOUT_SECONDS, _env, _free_port, _run
+from tests.commands import run_command, serving
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="chromium is not installed (`make chromium` installs it)")
 
@@ -33,34 +30,9 @@ UI_PAGES = ["/schema", "/schema/swagger"]
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``workflow-search serve`` on a free loopback port; its base URL once it is live."""
     data_dir = tmp_path_factory.mktemp("api-docs")
-    assert _run("migrate", "--data-dir", str(data_dir)).returncode == 0
-    port = _free_port()
-    log_path = data_dir / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*SCRIPT, "serve", "--port", str(port), "--data-dir", str(data_dir)],
-            env=_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not _is_live(base_url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"serve never became live:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    assert run_command("migrate", "--data-dir", str(data_dir)).returncode == 0
+    with serving(["--data-dir", str(data_dir)], data_dir / "serve.log", probe="/health/live") as (base_url, _):
         yield base_url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-
-
-def _is_live(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,6 @@ problem+json. Bounded examples, derandomized, so a CI run is repeatable."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -27,10 +24,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.integration.cli.test_cli import SCRIPT, _env
-from tests.servers import free_port
+from tests.commands import command_env, serving
 
-READY_TIMEOUT_SECONDS = 180
 # schemathesis' own signatures (get_all_operations) use the bare generic: its parameters are Any there too.
 Operation: TypeAlias = APIOperation[Any, Any, Any, Any]
 
@@ -38,29 +33,11 @@ Operation: TypeAlias = APIOperation[Any, Any, Any, Any]
 @pytest.fixture(scope="module")
 def fuzz_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("fuzz")
-    port = free_port()
-    log_path = Path(data_dir) / "serve.log"
-    env = {**_env(), "DATABASE_URL": database_url, "WORKFLOW_SEARCH_DATA_DIR": str(data_dir),
+    env = {**command_env(), "DATABASE_URL": database_url, "WORKFLOW_SEARCH_DATA_DIR": str(data_dir),
            "WORKFLOW_SEARCH_EMBEDDING_BACKFILL_ON_START": "false",
            "WORKFLOW_SEARCH_SHUTDOWN_PROPAGATION_SECONDS": "0"}  # fmt: skip
-    with log_path.open("w") as log:
-        process = subprocess.Popen([*SCRIPT, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{base_url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"server did not become ready:\n{log_path.read_text()}")
+    with serving([], Path(data_dir) / "serve.log", env=env) as (base_url, _):
         yield base_url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
