@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -234,3 +235,18 @@ def well_typed(document: Mapping[str, Any], key: str, expected: Any) -> Any:
         return msgspec.convert(value, expected)
     except msgspec.ValidationError:
         return None
+
+
+def text_or_vector_errors(document: Mapping[str, Any], dimension: int) -> dict[str, str]:
+    """The rules every similarity search shares, over its JSON form: ``query`` or ``embedding``,
+    not both; a vector of the model's dimension, finite and not all zero. Whether neither is
+    allowed is the caller's rule (workflow search falls back to labels, remediation search cannot)."""
+    errors: dict[str, str] = {}
+    if document.get("query") is not None and document.get("embedding") is not None:
+        errors = dict.fromkeys(("query", "embedding"), "send either query or embedding, not both")
+    embedding = well_typed(document, "embedding", list[float])
+    if embedding is not None and len(embedding) != dimension:
+        errors.setdefault("embedding", f"must have exactly {dimension} numbers")
+    elif embedding is not None and (not any(embedding) or not all(math.isfinite(x) for x in embedding)):
+        errors.setdefault("embedding", "must be finite and not all zero")
+    return errors

@@ -14,9 +14,9 @@ from app.audit.timewindow import parse_window
 from app.lib.embedding_runtime import EmbeddingRuntime
 from app.lib.errors import ValidationFailed
 from app.lib.settings import Settings
-from app.lib.validation import MAX_LIMIT, page_window
+from app.lib.validation import MAX_LIMIT, page_window, register_body_rule
 from app.remediation.dual_write import DualWriteCoordinator
-from app.remediation.reading import RemediationReader
+from app.remediation.reading import RemediationReader, search_errors
 from app.remediation.schemas import (
     Phase,
     RemediationAuditPage,
@@ -53,7 +53,14 @@ def provide_reader(
     remediation_vectors: NamedDependency[VectorStore],
     embeddings: NamedDependency[EmbeddingRuntime],
 ) -> RemediationReader:
-    return RemediationReader(db_session, remediation_vectors, embeddings.embedder)
+    return RemediationReader(db_session, remediation_vectors, embeddings.embedder, dimension=embeddings.dimension)
+
+
+# The search's rules, run by the strict body check as well when a body also breaks its schema.
+register_body_rule(
+    RemediationSearchRequest,
+    lambda document, settings: search_errors(document, settings.embedding_dimension, datetime.now(UTC)),
+)
 
 
 class RemediationAuditController(Controller):
@@ -105,4 +112,4 @@ class RemediationAuditController(Controller):
     async def search(
         self, data: JSONBody[RemediationSearchRequest], reader: NamedDependency[RemediationReader]
     ) -> RemediationSearchResponse:
-        return await reader.search(data)
+        return await reader.search(data, datetime.now(UTC))

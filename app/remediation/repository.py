@@ -1,8 +1,9 @@
-"""The remediation audit table; the SQL that reads it lives in ``reading.py`` and ``resync.py``,
+"""The remediation audit tables; the SQL that reads them lives in ``reading.py`` and ``resync.py``,
 and the dual write's own steps in ``dual_write.py``, each beside the rule it serves."""
 
 from __future__ import annotations
 
+from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID  # noqa: N811 - the dialect's own name
@@ -24,4 +25,14 @@ remediation_audits = Table(
     Column("metadata", JSONB, nullable=False),
     Column("vector_store", String(10), nullable=False),
     Column("created_at", DateTime(timezone=True)),
+)
+
+# The vector store's table when it lives in this database (VectorStore.same_database): only the
+# columns a search joining it to remediation_audits reads. Mirrors migrations/versions/0005 and
+# vector_store.VECTOR_TABLE_SQL.
+remediation_audit_vectors = Table(
+    "remediation_audit_vectors",
+    MetaData(),
+    Column("audit_id", PgUUID(as_uuid=True), primary_key=True),
+    Column("embedding", VECTOR(), nullable=False),
 )

@@ -63,9 +63,18 @@ class RemediationFilters(msgspec.Struct, kw_only=True, omit_defaults=True):
     target_resource: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 
+# A bound of a time window on start_time, as the list endpoint's query parameters take it.
+WindowBound = Annotated[str, msgspec.Meta(max_length=500)]
+
+
 class RemediationSearchRequest(msgspec.Struct, kw_only=True):
-    query: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    """Either ``query`` (embedded by the model) or ``embedding`` (used as it is), not both."""
+
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)] | None = None
+    embedding: Annotated[list[float], msgspec.Meta(min_length=1, max_length=16000)] | None = None
     filters: RemediationFilters = msgspec.field(default_factory=RemediationFilters)
+    since: WindowBound | None = None
+    until: WindowBound | None = None
     top_k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     min_similarity: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
 
@@ -78,3 +87,6 @@ class SimilarRemediation(RemediationAudit, kw_only=True):
 class RemediationSearchResponse(msgspec.Struct):
     results: list[SimilarRemediation]
     total_results: int
+    # Whether every candidate was scored (true today on both paths); an approximate index
+    # answering a filter too broad to scan will say false.
+    exact: bool

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 from uuid import UUID
@@ -14,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.lib.database_errors import is_unique_violation
 from app.lib.errors import Conflict, ImmutableFieldViolation, NotFound, ValidationFailed
-from app.lib.validation import well_typed
+from app.lib.validation import text_or_vector_errors, well_typed
 from app.workflows.repository import DATABASE_NOW, Row, WorkflowRepository
 from app.workflows.schemas import (
     Sha256Hex,
@@ -98,15 +97,8 @@ def create_errors(document: Mapping[str, Any]) -> dict[str, str]:
 def search_errors(document: Mapping[str, Any], dimension: int) -> dict[str, str]:
     """The rules of a search a schema cannot say, over its JSON form: text or vector, not both;
     a vector of the model's dimension, finite and not all zero; min_similarity only with one."""
-    errors: dict[str, str] = {}
-    given = {name for name in ("query", "embedding") if document.get(name) is not None}
-    if len(given) == 2:
-        errors = dict.fromkeys(("query", "embedding"), "send either query or embedding, not both")
-    embedding = well_typed(document, "embedding", list[float])
-    if embedding is not None and len(embedding) != dimension:
-        errors.setdefault("embedding", f"must have exactly {dimension} numbers")
-    elif embedding is not None and (not any(embedding) or not all(math.isfinite(x) for x in embedding)):
-        errors.setdefault("embedding", "must be finite and not all zero")
+    errors = text_or_vector_errors(document, dimension)
+    given = any(document.get(name) is not None for name in ("query", "embedding"))
     if not given and document.get("min_similarity") is not None:
         errors["min_similarity"] = "applies only with query or embedding"
     return errors

@@ -85,7 +85,7 @@ async def test_search_honours_filters_threshold_and_top_k(client: httpx.AsyncCli
     top = (await client.post(SEARCH, json={**query, "top_k": 1})).json()
     assert (len(top["results"]), top["total_results"]) == (1, 5)
     strict = (await client.post(SEARCH, json={**query, "min_similarity": 1.0})).json()
-    assert strict == {"results": [], "total_results": 0}
+    assert strict == {"results": [], "total_results": 0, "exact": True}
 
 
 async def test_equal_similarities_are_ordered_by_id_and_pending_audits_are_not_searched(
