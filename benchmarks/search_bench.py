@@ -1,5 +1,6 @@
-"""Search figures: label search against its SQL floor, filtered semantic search against the naive
-query and against Chroma (with recall@10 against brute force), and p99 growth with catalog size.
+"""Search figures: label search against its SQL floor and the lean path, filtered semantic search
+against the lean path, the naive query and Chroma (with recall@10 against brute force),
+``/health/live`` against a bare route, and p99 growth with catalog size.
 
 One service, one database, grown from size to size (the catalog's rows are a prefix of the
 next size's). At each size every system answers the same requests, in alternating rounds, so
@@ -13,7 +14,6 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -30,13 +30,19 @@ import asyncpg
 from benchmarks import catalog
 from benchmarks.catalog import ExactIndex, Rows, Search
 from benchmarks.common import Figure
+from benchmarks.lean_app import LABEL_NAMES, LABEL_SQL, SEMANTIC_NAMES, SEMANTIC_SQL
 from benchmarks.load import LoadResult, drive, drive_calls
-from benchmarks.service import free_port, running_service
+from benchmarks.service import free_port, running_lean_app, running_service
+from embeddings.model import DEFAULT_MODEL_ID
 from search.labels import MANDATORY_LABELS, WILDCARD, WILDCARD_LABELS, DetectedLabels, label_values
 from search.query import SearchQuery
-from search.sql import LABEL_SEARCH_SQL, label_search_parameters
+from search.sql import label_search_parameters, semantic_search_parameters
 
 SEARCH_PATH = "/api/v1/workflows/search"
+LEAN_SEARCH_PATH = "/search"
+# Targets of issue #16: each search figure against the lean path, /health/live against a bare route.
+LEAN_TARGET = 0.8
+BARE_TARGET = 0.7
 
 
 @dataclass(frozen=True)
@@ -75,23 +81,9 @@ def _chroma_target(size: int) -> float | None:
 # ---------------------------------------------------------------- the label search floor
 
 
-def positional(sql: str) -> tuple[str, list[str]]:
-    """SQLAlchemy's ``:name`` parameters as asyncpg's ``$n``, the way its asyncpg dialect sends them."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", number, sql), names
-
-
-LABEL_FLOOR_SQL, LABEL_FLOOR_NAMES = positional(LABEL_SEARCH_SQL)
-
-
-def floor_arguments(search: Search) -> list[Any]:
-    query = SearchQuery(
+def search_query(search: Search, *, with_vector: bool = False) -> SearchQuery:
+    """The request as the service builds it: labels, detected and custom labels, the vector."""
+    return SearchQuery(
         labels=search.labels,
         detected_labels=DetectedLabels(
             git_ops_managed=search.detected.get("gitOpsManaged"),
@@ -105,9 +97,22 @@ def floor_arguments(search: Search) -> list[Any]:
         if search.detected
         else None,
         custom_labels=search.custom,
+        embedding=catalog.vector_list(search.vector) if with_vector else None,
     )
-    parameters = label_search_parameters(query)
-    return [parameters[name] for name in LABEL_FLOOR_NAMES]
+
+
+def floor_arguments(search: Search) -> list[Any]:
+    parameters = label_search_parameters(search_query(search))
+    return [parameters[name] for name in LABEL_NAMES]
+
+
+def semantic_floor_arguments(search: Search) -> list[Any]:
+    """The semantic statement's parameters as the semantic request sends them (no boosts); the
+    vector bound in pgvector's binary form (the floor's pool has its codec)."""
+    unboosted = Search(search.labels, {}, {}, search.vector)
+    parameters = semantic_search_parameters(search_query(unboosted, with_vector=True), DEFAULT_MODEL_ID)
+    parameters["embedding"] = search.vector
+    return [parameters[name] for name in SEMANTIC_NAMES]
 
 
 # ---------------------------------------------------------------- Chroma, the peer
@@ -237,9 +242,10 @@ def _check(result: LoadResult, what: str) -> LoadResult:
 
 
 class Bench:
-    def __init__(self, plan: Plan, url: str, pool: asyncpg.Pool, chroma: Chroma | None) -> None:
+    def __init__(self, plan: Plan, url: str, lean_url: str, pool: asyncpg.Pool, chroma: Chroma | None) -> None:
         self.plan = plan
         self.url = url
+        self.lean_url = lean_url
         self.pool = pool
         self.chroma = chroma
         self.searches = catalog.searches(plan.searches)
@@ -247,22 +253,37 @@ class Bench:
         self.semantic_bodies = [s.encoded(with_vector=True, boosted=False) for s in self.searches]
         self.hybrid_bodies = [json.dumps(_hybrid(s), separators=(",", ":")).encode() for s in self.searches]
         self.floor_arguments = [floor_arguments(s) for s in self.searches]
+        self.semantic_floor_arguments = [semantic_floor_arguments(s) for s in self.searches]
         self.naive_arguments = [catalog.naive_parameters(s) for s in self.searches]
         self.chroma_bodies = [chroma.body(s) for s in self.searches] if chroma else []
 
     async def service(self, bodies: list[bytes], concurrency: int, what: str) -> LoadResult:
-        def request(i: int) -> tuple[str, str, bytes | None]:
-            return "POST", SEARCH_PATH, bodies[i % len(bodies)]
+        return await self.http(self.url, SEARCH_PATH, bodies, concurrency, what)
 
-        result = await drive(self.url, request, concurrency, self.plan.seconds, self.plan.warmup)
+    async def lean(self, bodies: list[bytes], concurrency: int, what: str) -> LoadResult:
+        return await self.http(self.lean_url, LEAN_SEARCH_PATH, bodies, concurrency, f"lean {what}")
+
+    async def http(self, url: str, path: str, bodies: list[bytes] | None, concurrency: int, what: str) -> LoadResult:
+        """``POST path`` cycling through ``bodies``, or ``GET path`` without them."""
+
+        def request(i: int) -> tuple[str, str, bytes | None]:
+            return ("POST", path, bodies[i % len(bodies)]) if bodies else ("GET", path, None)
+
+        result = await drive(url, request, concurrency, self.plan.seconds, self.plan.warmup)
         return _check(result, what)
 
-    async def label_floor(self, concurrency: int) -> LoadResult:
+    async def sql_floor(self, sql: str, arguments: list[list[Any]], concurrency: int, what: str) -> LoadResult:
         async def call(i: int) -> None:
             async with self.pool.acquire() as connection:
-                await connection.fetch(LABEL_FLOOR_SQL, *self.floor_arguments[i % len(self.floor_arguments)])
+                await connection.fetch(sql, *arguments[i % len(arguments)])
 
-        return _check(await drive_calls(call, concurrency, self.plan.seconds, self.plan.warmup), "label floor")
+        return _check(await drive_calls(call, concurrency, self.plan.seconds, self.plan.warmup), what)
+
+    async def label_floor(self, concurrency: int) -> LoadResult:
+        return await self.sql_floor(LABEL_SQL, self.floor_arguments, concurrency, "label floor")
+
+    async def semantic_floor(self, concurrency: int) -> LoadResult:
+        return await self.sql_floor(SEMANTIC_SQL, self.semantic_floor_arguments, concurrency, "semantic floor")
 
     async def naive(self, concurrency: int) -> LoadResult:
         async def call(i: int) -> None:
@@ -293,26 +314,63 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def _throughputs(results: list[LoadResult]) -> list[float]:
+    return [r.throughput for r in results]
+
+
+def _latency_note(name: str, results: list[LoadResult]) -> str:
+    p50, p99 = _median([r.p50_ms for r in results]), _median([r.p99_ms for r in results])
+    return f"{name} p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+
+
+def lean_figures(
+    key: str,
+    group: str,
+    runs: tuple[list[LoadResult], list[LoadResult], list[LoadResult]],
+    note: str,
+    *,
+    bounded: bool,
+) -> list[Figure]:
+    """The service against the lean path (``runs``: service, lean, floor), and the lean path
+    itself against the SQL floor. ``bounded``: the figure has issue #16's target."""
+    service, lean, floor = runs
+    return [
+        Figure(
+            f"{key}.vs_lean.throughput", group, "req/s", _throughputs(service), "lean path (benchmarks/lean_app.py)",
+            _throughputs(lean), ">=" if bounded else None, LEAN_TARGET if bounded else None,
+            _median([r.client_cpu_percent for r in service]),
+            f"{note}; {_latency_note('service', service)}; {_latency_note('lean', lean)}",
+        ),
+        Figure(
+            f"{key}.lean_vs_floor.throughput", group, "req/s", _throughputs(lean), "SQL floor (asyncpg)",
+            _throughputs(floor), None, None, _median([r.client_cpu_percent for r in lean]),
+            f"{note}; the lean path, not the service: what a Python HTTP path reaches of the SQL; "
+            f"{_latency_note('floor', floor)}",
+        ),
+    ]  # fmt: skip
+
+
 async def label_figures(bench: Bench, size: int) -> list[Figure]:
     figures: list[Figure] = []
     group = f"label search ({size_name(size)})"
     for concurrency in bench.plan.concurrencies:
         service: list[LoadResult] = []
+        lean: list[LoadResult] = []
         floor: list[LoadResult] = []
         for _ in range(bench.plan.rounds):
             service.append(await bench.service(bench.label_bodies, concurrency, "label search"))
+            lean.append(await bench.lean(bench.label_bodies, concurrency, "label search"))
             floor.append(await bench.label_floor(concurrency))
         key = f"label_search.{size_name(size)}.c{concurrency}"
         cpu = _median([r.client_cpu_percent for r in service])
-        floor_note = (
-            f"floor p50 {_median([r.p50_ms for r in floor]):.2f} ms, p99 {_median([r.p99_ms for r in floor]):.2f} ms"
-        )
         figures += [
             Figure(
-                f"{key}.throughput", group, "req/s", [r.throughput for r in service], "SQL floor (asyncpg)",
-                [r.throughput for r in floor], ">=", 0.5, cpu,
-                f"concurrency {concurrency}; service p50 {_median([r.p50_ms for r in service]):.2f} ms; {floor_note}",
+                f"{key}.throughput", group, "req/s", _throughputs(service), "SQL floor (asyncpg)",
+                _throughputs(floor), ">=", 0.5, cpu,
+                f"concurrency {concurrency}; {_latency_note('service', service)}; {_latency_note('floor', floor)}",
             ),
+            # Issue #16 bounds c1 and c8; c32 informs (its tail has a target of its own).
+            *lean_figures(key, group, (service, lean, floor), f"concurrency {concurrency}", bounded=concurrency <= 8),
             Figure(
                 f"{key}.p99", group, "ms", [r.p99_ms for r in service], "service p50", [r.p50_ms for r in service],
                 "<=", 4.0, cpu, f"concurrency {concurrency}: the tail against the median",
@@ -325,10 +383,14 @@ async def semantic_figures(bench: Bench, size: int, exact: ExactIndex) -> list[F
     group = f"semantic search ({size_name(size)})"
     concurrency = bench.plan.semantic_concurrency
     service: list[LoadResult] = []
+    lean: list[LoadResult] = []
+    floor: list[LoadResult] = []
     naive: list[LoadResult] = []
     chroma: list[LoadResult] = []
     for _ in range(bench.plan.rounds):
         service.append(await bench.service(bench.semantic_bodies, concurrency, "semantic search"))
+        lean.append(await bench.lean(bench.semantic_bodies, concurrency, "semantic search"))
+        floor.append(await bench.semantic_floor(concurrency))
         naive.append(await bench.naive(concurrency))
         if bench.chroma is not None:
             chroma.append(await bench.chroma_load(concurrency))
@@ -337,23 +399,47 @@ async def semantic_figures(bench: Bench, size: int, exact: ExactIndex) -> list[F
     note = f"concurrency {concurrency}, k=10, precomputed 384-d query vectors"
     figures = [
         Figure(
-            f"{key}.vs_naive.throughput", group, "req/s", [r.throughput for r in service], "naive query (asyncpg)",
-            [r.throughput for r in naive], ">=", _naive_target(size), cpu,
+            f"{key}.vs_floor.throughput", group, "req/s", _throughputs(service), "SQL floor (asyncpg)",
+            _throughputs(floor), None, None, cpu,
+            f"{note}; the service's own semantic statement through asyncpg; {_latency_note('floor', floor)}",
+        ),
+        *lean_figures(key, group, (service, lean, floor), note, bounded=size < 100_000),  # issue #16: 10k
+        Figure(
+            f"{key}.vs_naive.throughput", group, "req/s", _throughputs(service), "naive query (asyncpg)",
+            _throughputs(naive), ">=", _naive_target(size), cpu,
             f"{note}; service p99 {_median([r.p99_ms for r in service]):.2f} ms, "
             f"naive p99 {_median([r.p99_ms for r in naive]):.2f} ms",
-        )
+        ),
     ]  # fmt: skip
     if chroma:
         figures.append(
             Figure(
-                f"{key}.vs_chroma.throughput", group, "req/s", [r.throughput for r in service], "Chroma (chroma run)",
-                [r.throughput for r in chroma], ">=", _chroma_target(size), cpu,
+                f"{key}.vs_chroma.throughput", group, "req/s", _throughputs(service), "Chroma (chroma run)",
+                _throughputs(chroma), ">=", _chroma_target(size), cpu,
                 f"{note}; Chroma p99 {_median([r.p99_ms for r in chroma]):.2f} ms, "
                 f"client CPU while driving Chroma {_median([r.client_cpu_percent for r in chroma]):.0f}%",
             )
         )  # fmt: skip
     figures += await recall_figures(bench, size, exact, group)
     return figures
+
+
+async def bare_figures(bench: Bench) -> list[Figure]:
+    """``GET /health/live`` of the service against the lean app's ``GET /bare``, same rounds."""
+    concurrency = 8
+    live: list[LoadResult] = []
+    bare: list[LoadResult] = []
+    for _ in range(bench.plan.rounds):
+        live.append(await bench.http(bench.url, "/health/live", None, concurrency, "/health/live"))
+        bare.append(await bench.http(bench.lean_url, "/bare", None, concurrency, "lean /bare"))
+    return [
+        Figure(
+            f"health_live.c{concurrency}.vs_bare.throughput", "bare route", "req/s", _throughputs(live),
+            "bare Litestar route (lean app)", _throughputs(bare), ">=", BARE_TARGET,
+            _median([r.client_cpu_percent for r in live]),
+            f"concurrency {concurrency}; {_latency_note('/health/live', live)}; {_latency_note('/bare', bare)}",
+        )
+    ]  # fmt: skip
 
 
 async def recall_figures(bench: Bench, size: int, exact: ExactIndex, group: str) -> list[Figure]:
@@ -429,11 +515,13 @@ async def _figures(plan: Plan, scratch: Path) -> list[Figure]:
     compare_limit = max(plan.compare_sizes)
     with (
         running_service(scratch / "search-service") as service,
+        running_lean_app(service.database_url, scratch / "lean-app.log") as lean,
         chroma_server(scratch / "chroma") as chroma,
     ):
         pool = await catalog.vector_pool(service.database_url, size=10)  # the service's pool size
         try:
-            bench = Bench(plan, service.url, pool, chroma)
+            bench = Bench(plan, service.url, lean.url, pool, chroma)
+            made += await bare_figures(bench)
             loaded = 0
             for size in plan.sizes:
                 await _grow(service.database_url, loaded, size, compare_limit, exact, chroma)

@@ -215,3 +215,31 @@ def running_service(
             _stop_server(process)
         if server is not None:
             _stop_postgres(server)
+
+
+@dataclass
+class LeanApp:
+    url: str  # "http://127.0.0.1:PORT"
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def running_lean_app(database_url: str, log_path: Path, *, timeout: float = 60.0) -> Iterator[LeanApp]:
+    """``benchmarks.lean_app`` as its own process on ``database_url``, stopped by its PID on exit."""
+    port = free_port()
+    env = os.environ | {"LEAN_DATABASE_URL": database_url}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.lean_app", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_ready(process, f"{url}/bare", time.monotonic() + timeout, log_path)
+        yield LeanApp(url, process)
+    finally:
+        _stop_server(process)
