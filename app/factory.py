@@ -16,7 +16,7 @@ from app.audit.group_commit import GroupCommitter
 from app.audit.notification_controllers import NotificationAuditController
 from app.audit.partitions import PartitionKeeper
 from app.audit.replay import AuditReplayer
-from app.audit.self_audit import SearchAuditWriter
+from app.audit.self_audit import SearchAuditBuffer
 from app.audit.writer import AuditWriter
 from app.dlq.runtime import DeadLetterRuntime
 from app.http.access import AccessToken, access_middleware, load_tokens
@@ -30,7 +30,6 @@ from app.http.query_leniency import empty_query_values_absent
 from app.http.ratelimit import TokenBuckets, rate_limit_middleware
 from app.http.runtime import RUNTIME_DEPENDENCIES, Runtime, set_runtime
 from app.lib.database import create_sessionmaker, open_database
-from app.lib.embedding_runtime import EmbeddingRuntime
 from app.lib.errors import exception_handlers
 from app.lib.lifecycle import Lifecycle
 from app.lib.metrics import POOL
@@ -40,6 +39,7 @@ from app.remediation.resync import keep_in_sync
 from app.remediation.vector_store import open_vector_store
 from app.workflows.controllers import WorkflowController
 from embeddings.model import Encoder
+from embeddings.runtime import EmbeddingRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ async def open_runtime(
     # Started last, stopped first: the drain stores what the writers above left queued.
     dead_letters.start()
     stack.push_async_callback(dead_letters.stop_and_drain)
-    search_audit = SearchAuditWriter(audit_writer)
+    search_audit = SearchAuditBuffer(audit_writer)
     search_audit.start()
     stack.push_async_callback(search_audit.close)
     embeddings.start(engine, encoder)
@@ -109,7 +109,7 @@ def create_app(
     settings = settings or load_settings()
     lifecycle = lifecycle or Lifecycle()
     tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
-    embeddings = EmbeddingRuntime(settings)
+    embeddings = EmbeddingRuntime(settings.embedding_config())
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

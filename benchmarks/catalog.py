@@ -29,9 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from pgvector.asyncpg import register_vector
 
-from embeddings.cache import text_hash
 from embeddings.model import DEFAULT_MODEL_ID
-from embeddings.text import workflow_text
+from embeddings.text import text_sha256, workflow_text
 from search.labels import (
     MANDATORY_LABELS,
     PRIORITIES,
@@ -398,7 +397,7 @@ def copy_records(part: Rows, model_id: str = DEFAULT_MODEL_ID) -> Iterator[tuple
         name = f"Remediate {signal} on {'any component' if component == WILDCARD else component}"
         description = f"Synthetic workflow {part.workflow_names[offset]} for {signal}; benchmark data."
         content = f"apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: {part.workflow_names[offset]}\n"
-        hashed = text_hash(workflow_text(name, description, labels))
+        hashed = text_sha256(workflow_text(name, description, labels))
         tokens = _search_tokens(labels)
         if part.start + offset < 100:  # the memoised tokens must be the service's own
             assert tokens == workflow_search_tokens(labels)

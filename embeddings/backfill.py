@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from embeddings.cache import text_hash
 from embeddings.model import Encoder, vector_literal
-from embeddings.text import workflow_text
+from embeddings.text import text_sha256, workflow_text
 
 STALE = """
     embedding IS NULL
@@ -85,7 +84,7 @@ class BackfillReport:
 
 def _text_and_hash(row: Any) -> tuple[str, str]:
     embedding_text = workflow_text(row["name"], row["description"], row["labels"])
-    return embedding_text, text_hash(embedding_text)
+    return embedding_text, text_sha256(embedding_text)
 
 
 async def sync_text_hashes(engine: AsyncEngine, page_size: int = 1000) -> int:

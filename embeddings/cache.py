@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 
 from embeddings.metrics import CACHE_HITS, CACHE_MISSES
 from embeddings.model import Vectors
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+from embeddings.text import text_sha256
 
 
 class EmbeddingCache:
@@ -23,7 +19,7 @@ class EmbeddingCache:
         self.misses = 0
 
     def get(self, model_id: str, text: str) -> Vectors | None:
-        key = (model_id, text_hash(text))
+        key = (model_id, text_sha256(text))
         vector = self._entries.get(key)
         if vector is None:
             self.misses += 1
@@ -38,8 +34,8 @@ class EmbeddingCache:
         if self.max_entries <= 0:
             return
         vector.flags.writeable = False  # shared between callers: nobody may change it
-        self._entries[(model_id, text_hash(text))] = vector
-        self._entries.move_to_end((model_id, text_hash(text)))
+        self._entries[(model_id, text_sha256(text))] = vector
+        self._entries.move_to_end((model_id, text_sha256(text)))
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 

@@ -14,6 +14,7 @@ of this recipe) marks the embedding stale for the backfill.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 
 _SCOPE_LABELS = ("severity", "component", "environment", "priority")
@@ -42,3 +43,9 @@ def remediation_text(audit: Mapping[str, object]) -> str:
         if audit.get(label):
             parts.append(f"{label.replace('_', ' ')}: {audit[label]}")
     return "\n".join(parts)
+
+
+def text_sha256(text: str) -> str:
+    """The SHA-256 of a text: the query cache's key, and a workflow's ``text_hash`` column (which
+    tells whether its stored embedding is of its current text)."""
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.workflows.repository import workflows
 
 _sequence = itertools.count(1)
 
@@ -109,3 +115,10 @@ def remediation_body(**overrides: Any) -> dict[str, Any]:
     }  # fmt: skip
     body.update(overrides)
     return body
+
+
+async def insert_workflow_rows(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Catalog rows straight into the table in one statement, for tests that need a catalog of a
+    given shape quickly (the service's own create path is tested on its own)."""
+    if rows:
+        await session.execute(insert(workflows), list(rows))

@@ -29,7 +29,7 @@ MAX_BACKOFF_SECONDS = 30.0
 MAX_BUFFERED = 100_000
 
 
-class SearchAuditWriter:
+class SearchAuditBuffer:
     def __init__(self, writer: AuditWriter) -> None:
         self.writer = writer
         # Rows, not requests: an event keeps its id through retries, so a retry cannot duplicate it.

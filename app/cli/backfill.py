@@ -11,12 +11,12 @@ from contextlib import AsyncExitStack
 from tqdm import tqdm
 
 from app.lib.database import open_database
-from app.lib.embedding_runtime import EmbeddingRuntime
 from app.lib.settings import Settings
 from app.remediation.resync import resync_pending
 from app.remediation.vector_store import open_vector_store
 from embeddings.backfill import BackfillReport, count_stale, run_backfill
 from embeddings.model import SentenceEncoder
+from embeddings.runtime import EmbeddingRuntime
 
 
 def run_backfill_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -43,7 +43,7 @@ def run_backfill_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _backfill(settings: Settings, args: argparse.Namespace) -> tuple[BackfillReport, int]:
-    runtime = EmbeddingRuntime(settings)
+    runtime = EmbeddingRuntime(settings.embedding_config())
     async with open_database(settings) as engine:
         await runtime.check_dimension(engine)
         encoder = await asyncio.to_thread(SentenceEncoder.load, runtime.model_spec())

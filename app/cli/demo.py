@@ -8,11 +8,11 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.lib.embedding_runtime import EmbeddingRuntime
 from app.lib.settings import Settings
 from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import WorkflowService
+from embeddings.runtime import EmbeddingRuntime
 
 # (workflow_name, title, description, labels, detected_labels, custom_labels)
 _DEMO: tuple[tuple[str, str, str, dict[str, Any], dict[str, Any], dict[str, list[str]]], ...] = (
@@ -209,7 +209,7 @@ async def seed_demo_catalog(session: AsyncSession, settings: Settings) -> int:
     repository = WorkflowRepository(session)
     if await repository.count() > 0:
         return 0
-    service = WorkflowService(repository, EmbeddingRuntime(settings))
+    service = WorkflowService(repository, EmbeddingRuntime(settings.embedding_config()))
     workflows = demo_workflows()
     for workflow in workflows:
         await service.create(workflow)

@@ -17,13 +17,13 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.audit.self_audit import SearchAuditWriter
+from app.audit.self_audit import SearchAuditBuffer
 from app.audit.writer import AuditWriter
 from app.dlq.runtime import DeadLetterRuntime
-from app.lib.embedding_runtime import EmbeddingRuntime
 from app.lib.lifecycle import Lifecycle
 from app.lib.settings import Settings
 from app.remediation.vector_store import VectorStore
+from embeddings.runtime import EmbeddingRuntime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,7 +35,7 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     dead_letters: DeadLetterRuntime
     audit_writer: AuditWriter
-    search_audit: SearchAuditWriter
+    search_audit: SearchAuditBuffer
     remediation_vectors: VectorStore
 
 
@@ -85,7 +85,7 @@ def provide_audit_writer(runtime: NamedDependency[Runtime]) -> AuditWriter:
     return runtime.audit_writer
 
 
-def provide_search_audit(runtime: NamedDependency[Runtime]) -> SearchAuditWriter:
+def provide_search_audit(runtime: NamedDependency[Runtime]) -> SearchAuditBuffer:
     return runtime.search_audit
 
 

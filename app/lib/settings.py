@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import platformdirs
 
-from embeddings.model import DEFAULT_DIMENSION, DEFAULT_MODEL_ID, DEFAULT_MODEL_SHA256
+from embeddings.model import DEFAULT_DIMENSION, DEFAULT_MODEL_ID, DEFAULT_MODEL_SHA256, ModelSpec
+
+if TYPE_CHECKING:
+    from embeddings.runtime import EmbeddingConfig
 
 ENV_PREFIX = "WORKFLOW_SEARCH_"
 # Read without the prefix, as every PostgreSQL and Redis tool names them.
@@ -106,6 +109,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def dlq_sqlite_path(self) -> Path:
         return Path(self.data_dir).expanduser() / "dead-letters.sqlite3"
+
+    def embedding_config(self) -> EmbeddingConfig:
+        """The embedding runtime's share of the settings (``embeddings.runtime``)."""
+        from embeddings.runtime import EmbeddingConfig  # noqa: PLC0415 - the runtime's imports are heavy; settings stay light
+
+        model = ModelSpec(
+            model_id=self.embedding_model_id,
+            path=self.embedding_model_path,
+            sha256=self.embedding_model_sha256,
+            dimension=self.embedding_dimension,
+        )
+        return EmbeddingConfig(
+            model=model,
+            cache_entries=self.embedding_cache_entries,
+            batch_size=self.embedding_batch_size,
+            batch_wait_ms=self.embedding_batch_wait_ms,
+            backfill_on_start=self.embedding_backfill_on_start,
+        )
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with command-line values applied (flags win over the environment)."""

@@ -11,12 +11,10 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.audit.timewindow import parse_window
-from app.lib.embedding_runtime import EmbeddingRuntime
 from app.lib.errors import ValidationFailed
 from app.lib.settings import Settings
 from app.lib.validation import MAX_LIMIT, page_window, register_body_rule
 from app.remediation.dual_write import DualWriteCoordinator
-from app.remediation.reading import RemediationReader, search_errors
 from app.remediation.schemas import (
     Phase,
     RemediationAuditPage,
@@ -27,7 +25,9 @@ from app.remediation.schemas import (
     RemediationSearchResponse,
     Status,
 )
+from app.remediation.service import RemediationReader, search_errors
 from app.remediation.vector_store import VectorStore
+from embeddings.runtime import EmbeddingRuntime
 
 Text = Annotated[str | None, QueryParameter(max_length=500)]
 DEFAULT_LIMIT = 50

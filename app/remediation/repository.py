@@ -1,4 +1,4 @@
-"""The remediation audit tables; the SQL that reads them lives in ``reading.py`` and ``resync.py``,
+"""The remediation audit tables; the SQL that reads them lives in ``service.py`` and ``resync.py``,
 and the dual write's own steps in ``dual_write.py``, each beside the rule it serves."""
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.audit.self_audit import SearchAuditWriter
-from app.lib.embedding_runtime import EmbeddingRuntime
+from app.audit.self_audit import SearchAuditBuffer
 from app.lib.errors import ValidationFailed
 from app.lib.validation import MAX_LIMIT, page_window, register_body_rule
 from app.workflows.repository import SearchRepository, WorkflowRepository
@@ -28,6 +27,7 @@ from app.workflows.schemas import (
 )
 from app.workflows.search_service import WorkflowSearch
 from app.workflows.service import WorkflowService, create_errors, search_errors
+from embeddings.runtime import EmbeddingRuntime
 from search.labels import WorkflowStatus
 
 
@@ -40,7 +40,7 @@ def provide_workflow_service(
 def provide_workflow_search(
     read_connection: NamedDependency[AsyncConnection],
     embeddings: NamedDependency[EmbeddingRuntime],
-    search_audit: NamedDependency[SearchAuditWriter],
+    search_audit: NamedDependency[SearchAuditBuffer],
 ) -> WorkflowSearch:
     return WorkflowSearch(SearchRepository(read_connection), embeddings, search_audit)
 

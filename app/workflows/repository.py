@@ -124,10 +124,6 @@ class WorkflowRepository:
         result = await self.session.execute(insert(workflows).values(**values).returning(*ROW_COLUMNS))
         return _plain(result.mappings().one())
 
-    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(workflows), list(rows))
-
     async def get(self, workflow_id: UUID) -> Row | None:
         result = await self.session.execute(select(*ROW_COLUMNS).where(workflows.c.workflow_id == workflow_id))
         row = result.mappings().one_or_none()

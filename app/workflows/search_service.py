@@ -12,7 +12,7 @@ import time
 
 import msgspec
 
-from app.audit.self_audit import SearchAuditWriter
+from app.audit.self_audit import SearchAuditBuffer
 from app.lib.errors import ServiceUnavailable, ValidationFailed
 from app.lib.metrics import SEARCH_DURATION, SEARCH_RESULTS
 from app.workflows.repository import Row, SearchRepository
@@ -25,7 +25,7 @@ from search.sql import label_search_parameters, semantic_search_parameters
 
 
 class WorkflowSearch:
-    def __init__(self, repository: SearchRepository, embeddings: EmbeddingAccess, audit: SearchAuditWriter) -> None:
+    def __init__(self, repository: SearchRepository, embeddings: EmbeddingAccess, audit: SearchAuditBuffer) -> None:
         self.repository = repository
         self.embeddings = embeddings
         self.audit = audit

@@ -24,10 +24,9 @@ from app.workflows.schemas import (
     WorkflowUpdate,
     WorkflowVersions,
 )
-from embeddings.cache import text_hash
 from embeddings.model import vector_literal
 from embeddings.query import QueryEmbedder
-from embeddings.text import workflow_text
+from embeddings.text import text_sha256, workflow_text
 from search.labels import (
     PRIORITIES,
     SEVERITIES,
@@ -44,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddingAccess(Protocol):
-    """What the catalog needs of the embedding runtime (app.lib.embedding_runtime)."""
+    """What the catalog needs of the embedding runtime (embeddings.runtime)."""
 
     @property
     def embedder(self) -> QueryEmbedder | None: ...
@@ -131,7 +130,7 @@ class WorkflowService:
     async def _embedding_values(self, data: WorkflowCreate) -> dict[str, Any]:
         """The text hash always; the embedding too when the model is in and encodes it."""
         embedding_text = workflow_text(data.name, data.description, msgspec.to_builtins(data.labels))
-        values: dict[str, Any] = {"text_hash": text_hash(embedding_text)}
+        values: dict[str, Any] = {"text_hash": text_sha256(embedding_text)}
         embedder = self.embeddings.embedder
         if embedder is None:
             return values  # the model is loading or failed: pending, the backfill embeds it

@@ -6,9 +6,9 @@ import msgspec
 import pytest
 
 from app.factory import create_app
-from app.lib.embedding_runtime import DimensionMismatchError
 from app.lib.lifecycle import Lifecycle
 from app.lib.settings import Settings
+from embeddings.runtime import DimensionMismatchError
 from tests.fakes import HashEncoder
 
 

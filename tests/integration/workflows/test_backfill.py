@@ -19,14 +19,12 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from app.http.runtime import runtime_of
-from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
 from embeddings.backfill import run_backfill
-from embeddings.cache import text_hash
 from embeddings.model import SentenceEncoder
-from embeddings.text import workflow_text
-from tests.factories import workflow_body
+from embeddings.text import text_sha256, workflow_text
+from tests.factories import insert_workflow_rows, workflow_body
 
 ZEROS = "repeat('0', 64)"
 
@@ -40,14 +38,14 @@ def _pending_rows(count: int) -> list[dict[str, Any]]:
         )
         row = workflow_row_values(data, None)
         row["workflow_id"] = uuid.uuid4()
-        row["text_hash"] = text_hash(workflow_text(data.name, data.description, row["labels"]))
+        row["text_hash"] = text_sha256(workflow_text(data.name, data.description, row["labels"]))
         rows.append(row)
     return rows
 
 
 async def _insert_pending(app: Litestar, count: int) -> None:
     async with runtime_of(app).sessionmaker() as session, session.begin():
-        await WorkflowRepository(session).insert_many(_pending_rows(count))
+        await insert_workflow_rows(session, _pending_rows(count))
 
 
 async def _embedded_count(app: Litestar) -> int:

@@ -14,11 +14,10 @@ import pytest
 from litestar import Litestar
 
 from app.http.runtime import runtime_of
-from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
 from search.labels import MANDATORY_LABELS
-from tests.factories import ALL_TRUE
+from tests.factories import ALL_TRUE, insert_workflow_rows
 from tests.problems import assert_problem
 
 SEARCH = "/api/v1/workflows/search"
@@ -109,7 +108,7 @@ def expected_scores(
 async def insert_rows(app: Litestar, *rows: dict[str, Any]) -> None:
     """Store catalog rows as they are (explicit ids and timestamps), bypassing the API."""
     async with runtime_of(app).sessionmaker() as session, session.begin():
-        await WorkflowRepository(session).insert_many(list(rows))
+        await insert_workflow_rows(session, list(rows))
 
 
 def row(workflow_id: UUID, created_at: datetime, **fields: Any) -> dict[str, Any]:

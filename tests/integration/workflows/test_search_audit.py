@@ -13,7 +13,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import text
 
-from app.audit.self_audit import SearchAuditWriter
+from app.audit.self_audit import SearchAuditBuffer
 from app.http.runtime import runtime_of
 from app.workflows.schemas import SearchFilters, SearchRequest, SearchResponse
 from app.workflows.search_events import search_completed_event
@@ -90,7 +90,7 @@ async def test_events_survive_a_failing_audit_store_and_are_written_once_it_reco
 
 
 async def test_closing_the_writer_flushes_what_is_buffered(client: httpx.AsyncClient, app: Litestar) -> None:
-    writer = SearchAuditWriter(runtime_of(app).audit_writer)  # never started
+    writer = SearchAuditBuffer(runtime_of(app).audit_writer)  # never started
     request = SearchRequest(filters=msgspec.convert(FILTERS, SearchFilters))
     for _ in range(5):
         writer.record(search_completed_event(request, SearchResponse([], 0, request.filters), 1))

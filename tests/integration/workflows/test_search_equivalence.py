@@ -22,12 +22,12 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from app.http.runtime import runtime_of
-from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
 from search.labels import MANDATORY_LABELS, PRIORITIES, SEVERITIES, STATUSES, DetectedLabels, DetectionName
 from search.query import SearchQuery
 from search.reference import CatalogEntry, rank
+from tests.factories import insert_workflow_rows
 
 SIGNALS = ["OOMKilled", "oomkilled", "CrashLoopBackOff", "*"]
 COMPONENTS = ["pod", "Pod", "node", "*"]
@@ -204,7 +204,7 @@ async def truncate(app: Litestar) -> None:
 async def store(app: Litestar, catalog: list[dict[str, Any]]) -> None:
     await truncate(app)
     async with runtime_of(app).sessionmaker() as session, session.begin():
-        await WorkflowRepository(session).insert_many([catalog_row(i, w) for i, w in enumerate(catalog)])
+        await insert_workflow_rows(session, [catalog_row(i, w) for i, w in enumerate(catalog)])
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,13 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from app.http.runtime import runtime_of
-from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import WorkflowCreate
 from app.workflows.service import workflow_row_values
 from embeddings.model import vector_literal
 from search.labels import DetectedLabels
 from search.query import SearchQuery
 from search.reference import CatalogEntry, rank
-from tests.factories import workflow_body
+from tests.factories import insert_workflow_rows, workflow_body
 
 DIMENSION = 384
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -83,7 +82,7 @@ async def _store(app: Litestar, catalog: list[CatalogEntry]) -> None:
         rows.append(row)
     async with runtime_of(app).sessionmaker() as session, session.begin():
         await session.execute(text("TRUNCATE workflows"))
-        await WorkflowRepository(session).insert_many(rows)
+        await insert_workflow_rows(session, rows)
 
 
 @pytest.mark.property

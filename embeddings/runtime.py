@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.lib.settings import Settings
 from embeddings.backfill import run_backfill
 from embeddings.model import Encoder, ModelSpec, SentenceEncoder
 from embeddings.query import QueryEmbedder
@@ -27,13 +26,24 @@ WHERE attrelid = to_regclass('workflows') AND attname = 'embedding' AND NOT atti
 """
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbeddingConfig:
+    """What the runtime needs to know of the service's settings (``Settings.embedding_config``)."""
+
+    model: ModelSpec
+    cache_entries: int
+    batch_size: int
+    batch_wait_ms: float
+    backfill_on_start: bool
+
+
 class DimensionMismatchError(RuntimeError):
     """The database's vector column and the configured model disagree: refuse to start."""
 
 
 @dataclass
 class EmbeddingRuntime:
-    settings: Settings
+    config: EmbeddingConfig
     embedder: QueryEmbedder | None = None
     error: str | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -48,19 +58,14 @@ class EmbeddingRuntime:
 
     @property
     def model_id(self) -> str:
-        return self.settings.embedding_model_id
+        return self.config.model.model_id
 
     @property
     def dimension(self) -> int:
-        return self.settings.embedding_dimension
+        return self.config.model.dimension
 
     def model_spec(self) -> ModelSpec:
-        return ModelSpec(
-            model_id=self.settings.embedding_model_id,
-            path=self.settings.embedding_model_path,
-            sha256=self.settings.embedding_model_sha256,
-            dimension=self.settings.embedding_dimension,
-        )
+        return self.config.model
 
     async def check_dimension(self, engine: AsyncEngine) -> None:
         async with engine.connect() as connection:
@@ -69,10 +74,10 @@ class EmbeddingRuntime:
             raise DimensionMismatchError(
                 "the database has no workflows.embedding column: run `workflow-search migrate`"
             )
-        if dimension != self.settings.embedding_dimension:
+        if dimension != self.dimension:
             raise DimensionMismatchError(
                 f"the database stores vectors of dimension {dimension}, the model "
-                f"{self.settings.embedding_model_id} makes {self.settings.embedding_dimension}"
+                f"{self.model_id} makes {self.dimension}"
             )
 
     def start(self, engine: AsyncEngine, encoder: Encoder | None = None) -> None:
@@ -85,9 +90,9 @@ class EmbeddingRuntime:
     def _install(self, encoder: Encoder) -> None:
         self.embedder = QueryEmbedder(
             encoder,
-            cache_entries=self.settings.embedding_cache_entries,
-            max_batch=self.settings.embedding_batch_size,
-            max_wait=self.settings.embedding_batch_wait_ms / 1000,
+            cache_entries=self.config.cache_entries,
+            max_batch=self.config.batch_size,
+            max_wait=self.config.batch_wait_ms / 1000,
         )
 
     async def _load_then_backfill(self, engine: AsyncEngine) -> None:
@@ -99,8 +104,8 @@ class EmbeddingRuntime:
             return
         self._install(encoder)
         logger.info("embedding model %s loaded (dimension %d)", encoder.model_id, encoder.dimension)
-        if self.settings.embedding_backfill_on_start:
-            report = await run_backfill(engine, encoder, batch_size=self.settings.embedding_batch_size)
+        if self.config.backfill_on_start:
+            report = await run_backfill(engine, encoder, batch_size=self.config.batch_size)
             logger.info("start-up backfill embedded %d workflows", report.embedded)
 
     async def close(self) -> None:
