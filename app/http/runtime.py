@@ -1,6 +1,6 @@
 """What the running service holds, in one typed object: ``app.state.runtime``.
 
-The lifespan builds it once everything is open (``app.factory``) and removes it at shutdown;
+The lifespan builds it once everything is open (``app.factory``);
 its parts reach request handlers as dependencies of their own types (``RUNTIME_DEPENDENCIES``),
 so the capability packages never import this wiring. Nothing else lives on ``app.state``.
 It is frozen: a test that needs another store builds a copy with ``dataclasses.replace`` and
