@@ -61,6 +61,17 @@ async def _terminate(engine: AsyncEngine, pid: int) -> None:
         await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
 
+async def assert_pending_then_repaired(
+    app: Litestar, vectors: AsyncEngine, encoder: SentenceEncoder, *, rows: int, pending: int, vectors_left: int
+) -> None:
+    """The stores hold ``rows`` rows, ``pending`` of them pending, and ``vectors_left`` vectors (never
+    a written row without one); one re-sync then writes every pending row's vector, once."""
+    engine = runtime_of(app).engine
+    assert await counts(engine, vectors=vectors) == (rows, pending, vectors_left)
+    assert await resync_pending(engine, PgVectorStore(vectors, same_database=False), encoder) == pending
+    assert await counts(engine, vectors=vectors) == (rows, 0, rows)
+
+
 def _coordinator(app: Litestar, store: PgVectorStore) -> DualWriteCoordinator:
     return DualWriteCoordinator(runtime_of(app).engine, store, runtime_of(app).embeddings.embedder)
 
@@ -91,9 +102,7 @@ async def test_the_connection_lost_after_the_commit_answers_pending_and_the_resy
     written = await _coordinator(app, StepFault(real, kill_the_row_connection)).record(REQUEST)
 
     assert written.vector_store == "pending"
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 1, 1)  # pending, its vector there
-    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 1
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 0, 1)
+    await assert_pending_then_repaired(app, separate_vectors, sentence_encoder, rows=1, pending=1, vectors_left=1)
 
 
 async def test_a_mark_written_commit_that_fails_answers_pending_and_the_resync_finishes(
@@ -106,9 +115,7 @@ async def test_a_mark_written_commit_that_fails_answers_pending_and_the_resync_f
     ):
         written = await _coordinator(app, real).record(REQUEST)
     assert written.vector_store == "pending"
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 1, 1)
-    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 1
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 0, 1)
+    await assert_pending_then_repaired(app, separate_vectors, sentence_encoder, rows=1, pending=1, vectors_left=1)
 
 
 async def test_a_vector_store_that_is_down_answers_pending_and_the_resync_finishes_when_it_is_back(
@@ -121,9 +128,7 @@ async def test_a_vector_store_that_is_down_answers_pending_and_the_resync_finish
 
     answers = [await _coordinator(app, StepFault(real, down)).record(REQUEST) for _ in range(3)]
     assert [answer.vector_store for answer in answers] == ["pending"] * 3
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (3, 3, 0)
-    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 3
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (3, 0, 3)
+    await assert_pending_then_repaired(app, separate_vectors, sentence_encoder, rows=3, pending=3, vectors_left=0)
 
 
 async def test_a_hung_vector_store_answers_pending_within_its_budget_and_every_row_gets_its_vector_after(
@@ -144,8 +149,7 @@ async def test_a_hung_vector_store_answers_pending_within_its_budget_and_every_r
         await locker.rollback()
     assert [answer.vector_store for answer in answers] == ["pending"] * 8
     assert elapsed < 0.3 + 1.0, elapsed
-    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 8
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (8, 0, 8)
+    await assert_pending_then_repaired(app, separate_vectors, sentence_encoder, rows=8, pending=8, vectors_left=0)
 
 
 # --- the process killed between steps --------------------------------------------------------
@@ -205,14 +209,9 @@ async def test_a_process_killed_between_steps_leaves_a_pending_row_that_the_resy
     process = await asyncio.to_thread(subprocess.run, args, env=env, capture_output=True, timeout=120, check=False)
 
     assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-2000:]
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 1, vectors_left)
-    assert (
-        await resync_pending(
-            runtime_of(app).engine, PgVectorStore(separate_vectors, same_database=False), sentence_encoder
-        )
-        == 1
+    await assert_pending_then_repaired(
+        app, separate_vectors, sentence_encoder, rows=1, pending=1, vectors_left=vectors_left
     )
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (1, 0, 1)
 
 
 async def test_the_resync_marks_pending_again_a_written_row_whose_vector_is_missing(
@@ -228,7 +227,5 @@ async def test_the_resync_marks_pending_again_a_written_row_whose_vector_is_miss
     assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (5, 0, 3)
 
     assert await recheck_all_written(runtime_of(app).engine, real, page=2) == 2  # across pages
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (5, 2, 3)
-    assert await resync_pending(runtime_of(app).engine, real, sentence_encoder) == 2
-    assert await counts(runtime_of(app).engine, vectors=separate_vectors) == (5, 0, 5)
+    await assert_pending_then_repaired(app, separate_vectors, sentence_encoder, rows=5, pending=2, vectors_left=3)
     assert await recheck_all_written(runtime_of(app).engine, real) == 0
