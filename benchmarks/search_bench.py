@@ -158,7 +158,7 @@ class Chroma:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"chroma run did not start; see {path / 'chroma.log'}")
             time.sleep(0.2)
-        settings = chromadb.Settings(anonymized_telemetry=False)
+        settings = chromadb.config.Settings(anonymized_telemetry=False)
         self.client = chromadb.HttpClient(host="127.0.0.1", port=self.port, settings=settings)
         self.collection = self.client.create_collection(
             "workflows", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
