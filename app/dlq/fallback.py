@@ -70,8 +70,11 @@ class Fallback:
                 "database write failed (%s) and the dead letter queue refused it (%s)",
                 _describe(database_error), _describe(queue_error),
             )  # fmt: skip
+            # A queue that refused said so; one that did not answer in time may still take the
+            # record (a thread or a sent command finishing late): the answer must not claim nothing.
+            outcome = "the record may yet be queued" if isinstance(queue_error, TimeoutError) else "nothing was stored"
             raise StorageUnavailable(
-                f"the database and the dead letter queue both failed; nothing was stored: {_describe(queue_error)}"
+                f"the database and the dead letter queue both failed; {outcome}: {_describe(queue_error)}"
             ) from queue_error
         logger.warning(
             "database write failed (%s); queued to the %s dead letter queue", _describe(database_error), stream

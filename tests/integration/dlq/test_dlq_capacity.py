@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.dlq.fallback import Fallback
-from app.dlq.queue import DeadLetterQueue, QueuedRecord, RetrySchedule
+from app.dlq.queue import DeadLetterQueue, QueuedRecord, RetrySchedule, Stream
 from app.dlq.worker import ReplayWorker
 from app.lib.errors import StorageUnavailable
 
@@ -208,3 +208,20 @@ async def test_drain_replays_everything_now_and_stops_at_the_first_failure(queue
     assert (report.replayed, report.failed, report.buried) == (3, 0, 0)
     assert [payload for payload, _, _ in succeeding.attempts] == [b"a", b"b", b"c"]
     assert await queue.depth("events") == 0
+
+
+async def test_a_queue_that_does_not_answer_in_time_is_not_said_to_have_stored_nothing(queue: DeadLetterQueue) -> None:
+    """Past the commit point the enqueue is seen through only within the queue's timeout; if it
+    did not answer, the record may still land, and the 500 says so rather than "nothing"."""
+
+    class SilentQueue:
+        backend, max_length = queue.backend, queue.max_length
+
+        async def enqueue(self, stream: Stream, payload: bytes) -> int:
+            await asyncio.sleep(10)  # the injected fault: a queue that never answers
+            return 0
+
+    fallback = Fallback(SilentQueue(), write_timeout=1.0, queue_timeout=0.1)  # type: ignore[arg-type]
+    with pytest.raises(StorageUnavailable, match="the record may yet be queued") as refused:
+        await fallback.write("events", database_down, lambda: b'{"events": []}')
+    assert "nothing was stored" not in refused.value.detail
