@@ -9,7 +9,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ASGIApp
 
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
@@ -19,15 +18,14 @@ from app.audit.replay import AuditReplayer
 from app.audit.self_audit import SearchAuditBuffer
 from app.audit.writer import AuditWriter
 from app.dlq.runtime import DeadLetterRuntime
-from app.http.access import AccessToken, access_middleware, load_tokens
+from app.http.access import load_tokens
 from app.http.api_docs import render_plugins, ui_asset
 from app.http.body_checks import check_request_body
-from app.http.deadlines import deadline_middleware
+from app.http.edge import Edge, EdgeConfig
 from app.http.health import HealthController
-from app.http.observability import MetricsController, request_context_middleware
+from app.http.observability import MetricsController
 from app.http.openapi import document_problems
-from app.http.query_leniency import empty_query_values_absent
-from app.http.ratelimit import TokenBuckets, rate_limit_middleware
+from app.http.ratelimit import TokenBuckets
 from app.http.runtime import RUNTIME_DEPENDENCIES, Runtime, set_runtime
 from app.lib.database import create_sessionmaker, open_database
 from app.lib.errors import exception_handlers
@@ -134,7 +132,6 @@ def create_app(
         ],
         dependencies=RUNTIME_DEPENDENCIES,
         before_request=check_request_body,
-        middleware=[empty_query_values_absent, deadline_middleware(settings)],
         exception_handlers=exception_handlers(settings.problem_base_url),  # type: ignore[arg-type]
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,
@@ -148,17 +145,15 @@ def create_app(
         debug=False,
     )
     document_problems(application.openapi_schema)
-    application.asgi_handler = _outer_middleware(application, tokens, settings)
-    return application
-
-
-def _outer_middleware(application: Litestar, tokens: tuple[AccessToken, ...], settings: Settings) -> ASGIApp:
-    """Around the router, not per route: unmatched paths (404, 405) and refused tokens (401, 403)
-    get an id, a count and a log line too."""
-    buckets = (
-        TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+    # Around the router, not per route: unmatched paths (404, 405) and refused tokens (401, 403)
+    # get an id, a count and a log line too.
+    edge = EdgeConfig(
+        tokens=tokens,
+        buckets=TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
         if settings.rate_limit_per_second > 0
-        else None
+        else None,
+        request_timeout_seconds=settings.request_timeout_seconds,
+        problem_base_url=settings.problem_base_url,
     )
-    guarded = access_middleware(application.asgi_handler, tokens, settings.problem_base_url)
-    return request_context_middleware(rate_limit_middleware(guarded, buckets, settings.problem_base_url))
+    application.asgi_handler = Edge(application.asgi_handler, edge)
+    return application

@@ -4,8 +4,8 @@ Tokens are configured by their SHA-256 digests only (``WORKFLOW_SEARCH_AUTH_TOKE
 named by ``WORKFLOW_SEARCH_AUTH_TOKENS_FILE``: a JSON list of ``{"name", "sha256", "scopes"}``), so
 neither the configuration nor a memory dump holds a usable token. A presented token's digest is
 compared with every configured digest in constant time. Health, readiness, liveness, metrics and
-the OpenAPI document are open; with no tokens configured everything is open, and the service
-then only listens on loopback (``app.cli``).
+the OpenAPI document are open (the edge, ``app.http.edge``, applies this); with no tokens
+configured everything is open, and the service then only listens on loopback (``app.cli``).
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.lib import problems
-from app.lib.problems import ProblemType, problem_body, send_problem
+from app.lib.problems import ProblemType
 
 AccessScope = Literal["read", "write", "admin"]
 OPEN_PREFIXES = ("/health", "/metrics", "/schema")
@@ -83,47 +81,34 @@ def required_scope(method: str, path: str) -> AccessScope:
     return "write"
 
 
-def granted(tokens: tuple[AccessToken, ...], presented: str) -> frozenset[AccessScope] | None:
-    """The scopes of the presented token; None when it is unknown. Every digest is compared."""
+def known_token(tokens: tuple[AccessToken, ...], presented: str) -> AccessToken | None:
+    """The configured token whose digest matches; None when unknown. Every digest is compared,
+    so the time taken does not say which one matched."""
     presented_digest = digest(presented).encode()
-    scopes: frozenset[AccessScope] | None = None
+    found: AccessToken | None = None
     for token in tokens:
         if hmac.compare_digest(token.sha256.encode(), presented_digest):
-            scopes = token.scopes
-    return scopes
+            found = token
+    return found
 
 
-def bearer(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            kind, _, credential = value.decode("latin-1").partition(" ")
-            return credential.strip() if kind.lower() == "bearer" and credential.strip() else None
-    return None
+def bearer_credential(authorization: bytes | None) -> str | None:
+    """The credential of an ``Authorization: Bearer ...`` header; None for none or another kind."""
+    if authorization is None:
+        return None
+    kind, _, credential = authorization.decode("latin-1").partition(" ")
+    return credential.strip() if kind.lower() == "bearer" and credential.strip() else None
 
 
-def access_middleware(app: ASGIApp, tokens: tuple[AccessToken, ...], problem_base_url: str) -> ASGIApp:
-    async def refuse(send: Send, scope: Scope, problem: ProblemType, detail: str) -> None:
-        body = problem_body(problem_base_url, problem, detail, str(scope.get("path", "")))
-        challenge = (
-            [(b"www-authenticate", b'Bearer realm="workflow-search"')] if problem is problems.UNAUTHORIZED else []
-        )
-        await send_problem(send, body, challenge)
-
-    async def with_access(scope: Scope, receive: Receive, send: Send) -> None:
-        path = str(scope.get("path", ""))
-        if scope["type"] != ScopeType.HTTP or not tokens or path.startswith(OPEN_PREFIXES):
-            await app(scope, receive, send)
-            return
-        presented = bearer(scope)
-        scopes = None if presented is None else granted(tokens, presented)
-        if scopes is None:
-            detail = "a bearer token is required" if presented is None else "the bearer token is not known"
-            await refuse(send, scope, problems.UNAUTHORIZED, detail)
-            return
-        needed = required_scope(scope["method"], path)
-        if needed not in scopes and "admin" not in scopes:
-            await refuse(send, scope, problems.FORBIDDEN, f"this token lacks the {needed!r} scope")
-            return
-        await app(scope, receive, send)
-
-    return with_access
+def authenticate(
+    tokens: tuple[AccessToken, ...], authorization: bytes | None, needed: AccessScope
+) -> AccessToken | tuple[ProblemType, str]:
+    """The token that grants ``needed``, or the problem to answer (401 unknown or none, 403 short)."""
+    presented = bearer_credential(authorization)
+    token = None if presented is None else known_token(tokens, presented)
+    if token is None:
+        detail = "a bearer token is required" if presented is None else "the bearer token is not known"
+        return problems.UNAUTHORIZED, detail
+    if needed not in token.scopes and "admin" not in token.scopes:
+        return problems.FORBIDDEN, f"this token lacks the {needed!r} scope"
+    return token

@@ -6,19 +6,7 @@ the default here too rather than a 400 or, worse, a filter on the empty string.
 
 from __future__ import annotations
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
-
 
 def without_empty_values(query_string: bytes) -> bytes:
     """``a=&b=1&c`` as ``b=1``: the raw bytes of every other parameter kept as they came."""
     return b"&".join(part for part in query_string.split(b"&") if part.partition(b"=")[2])
-
-
-def empty_query_values_absent(app: ASGIApp) -> ASGIApp:
-    async def lenient_query(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and scope["query_string"]:
-            scope["query_string"] = without_empty_values(scope["query_string"])
-        await app(scope, receive, send)
-
-    return lenient_query

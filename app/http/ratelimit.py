@@ -1,24 +1,18 @@
 """Optional per-client rate limit: a token bucket per client, 429 with ``Retry-After`` when empty.
 
-A client is its bearer token (by digest) when it sends one, else its address. Probes and
-metrics are never limited. The buckets live in this process: with several replicas each
-enforces its own share (docs/scaling.md).
+A client is its bearer token (by digest) when it sends one, else its address. The edge
+(``app.http.edge``) applies it, never to probes and metrics. The buckets live in this process:
+with several replicas each enforces its own share (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
-
-from app.http.access import OPEN_PREFIXES
-from app.lib import problems
-from app.lib.problems import problem_body, send_problem
+from litestar.types import Scope
 
 MAX_CLIENTS = 10_000  # buckets kept; the least recently seen client is forgotten first
 
@@ -42,30 +36,9 @@ class TokenBuckets:
         return wait
 
 
-def client_of(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            return "token:" + hashlib.sha256(value).hexdigest()[:32]
+def client_key(authorization: bytes | None, scope: Scope) -> str:
+    """The client a bucket belongs to: its token's digest, else its address."""
+    if authorization is not None:
+        return "token:" + hashlib.sha256(authorization).hexdigest()[:32]
     client = scope.get("client")
     return f"address:{client[0]}" if client else "address:unknown"
-
-
-def rate_limit_middleware(app: ASGIApp, buckets: TokenBuckets | None, problem_base_url: str) -> ASGIApp:
-    if buckets is None:
-        return app
-
-    async def limited(scope: Scope, receive: Receive, send: Send) -> None:
-        path = str(scope.get("path", ""))
-        if scope["type"] != ScopeType.HTTP or path.startswith(OPEN_PREFIXES):
-            await app(scope, receive, send)
-            return
-        wait = buckets.take(client_of(scope))
-        if wait == 0:
-            await app(scope, receive, send)
-            return
-        retry_after = max(1, math.ceil(wait))
-        detail = f"too many requests from this client; retry after {retry_after} s"
-        body = problem_body(problem_base_url, problems.RATE_LIMIT_EXCEEDED, detail, path)
-        await send_problem(send, body, [(b"retry-after", str(retry_after).encode())])
-
-    return limited
