@@ -36,6 +36,8 @@ from app.remediation.controllers import RemediationAuditController
 from app.remediation.resync import keep_in_sync
 from app.remediation.vector_store import open_vector_store
 from app.workflows.controllers import WorkflowController
+from app.workflows.repository import SearchRepository
+from app.workflows.search_service import WorkflowSearch
 from embeddings.model import Encoder
 from embeddings.runtime import EmbeddingRuntime
 
@@ -95,6 +97,7 @@ async def open_runtime(
         audit_writer=audit_writer,
         search_audit=search_audit,
         remediation_vectors=vectors,
+        workflow_search=WorkflowSearch(SearchRepository(engine), embeddings, search_audit),
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from typing import Any
 
 import asyncpg
@@ -24,26 +23,10 @@ from litestar import Litestar, Request, Response, get, post
 from embeddings.model import DEFAULT_MODEL_ID
 from search.labels import MANDATORY_LABELS, DetectedLabels
 from search.query import SearchQuery
-from search.sql import LABEL_SEARCH_SQL, SEMANTIC_SEARCH_SQL, label_search_parameters, semantic_search_parameters
+from search.sql import LABEL_SEARCH, SEMANTIC_SEARCH, label_search_parameters, semantic_search_parameters
 
 DATABASE_URL_VARIABLE = "LEAN_DATABASE_URL"
 MODEL_ID_VARIABLE = "LEAN_MODEL_ID"
-
-
-def positional(sql: str) -> tuple[str, list[str]]:
-    """SQLAlchemy's ``:name`` parameters as asyncpg's ``$n``, the way its asyncpg dialect sends them."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    return re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", number, sql), names
-
-
-LABEL_SQL, LABEL_NAMES = positional(LABEL_SEARCH_SQL)
-SEMANTIC_SQL, SEMANTIC_NAMES = positional(SEMANTIC_SEARCH_SQL)
 
 
 class Filters(msgspec.Struct, kw_only=True):
@@ -88,11 +71,11 @@ async def search(request: Request[Any, Any, Any]) -> Response[bytes]:
         min_similarity=body.min_similarity,
     )
     if body.embedding is None:
-        sql, names, parameters = LABEL_SQL, LABEL_NAMES, label_search_parameters(query)
+        statement, parameters = LABEL_SEARCH, label_search_parameters(query)
     else:
         parameters = semantic_search_parameters(query, request.app.state.model)
-        sql, names = SEMANTIC_SQL, SEMANTIC_NAMES
-    rows = await request.app.state.pool.fetch(sql, *[parameters[name] for name in names])
+        statement = SEMANTIC_SEARCH
+    rows = await request.app.state.pool.fetch(statement.sql, *statement.arguments(parameters))
     workflows = [dict(row) for row in rows if row["workflow_id"] is not None]
     total = (rows[0]["total_results"] or 0) if rows else 0
     return Response(_encode({"workflows": workflows, "total_results": total}), media_type="application/json")

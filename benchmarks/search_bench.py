@@ -30,13 +30,12 @@ import asyncpg
 from benchmarks import catalog
 from benchmarks.catalog import ExactIndex, Rows, Search
 from benchmarks.common import Figure
-from benchmarks.lean_app import LABEL_NAMES, LABEL_SQL, SEMANTIC_NAMES, SEMANTIC_SQL
 from benchmarks.load import LoadResult, drive, drive_calls
 from benchmarks.service import free_port, running_lean_app, running_service
 from embeddings.model import DEFAULT_MODEL_ID
 from search.labels import MANDATORY_LABELS, WILDCARD, WILDCARD_LABELS, DetectedLabels, label_values
 from search.query import SearchQuery
-from search.sql import label_search_parameters, semantic_search_parameters
+from search.sql import LABEL_SEARCH, SEMANTIC_SEARCH, label_search_parameters, semantic_search_parameters
 
 SEARCH_PATH = "/api/v1/workflows/search"
 LEAN_SEARCH_PATH = "/search"
@@ -103,7 +102,7 @@ def search_query(search: Search, *, with_vector: bool = False) -> SearchQuery:
 
 def floor_arguments(search: Search) -> list[Any]:
     parameters = label_search_parameters(search_query(search))
-    return [parameters[name] for name in LABEL_NAMES]
+    return LABEL_SEARCH.arguments(parameters)
 
 
 def semantic_floor_arguments(search: Search) -> list[Any]:
@@ -112,7 +111,7 @@ def semantic_floor_arguments(search: Search) -> list[Any]:
     unboosted = Search(search.labels, {}, {}, search.vector)
     parameters = semantic_search_parameters(search_query(unboosted, with_vector=True), DEFAULT_MODEL_ID)
     parameters["embedding"] = search.vector
-    return [parameters[name] for name in SEMANTIC_NAMES]
+    return SEMANTIC_SEARCH.arguments(parameters)
 
 
 # ---------------------------------------------------------------- Chroma, the peer
@@ -280,10 +279,10 @@ class Bench:
         return _check(await drive_calls(call, concurrency, self.plan.seconds, self.plan.warmup), what)
 
     async def label_floor(self, concurrency: int) -> LoadResult:
-        return await self.sql_floor(LABEL_SQL, self.floor_arguments, concurrency, "label floor")
+        return await self.sql_floor(LABEL_SEARCH.sql, self.floor_arguments, concurrency, "label floor")
 
     async def semantic_floor(self, concurrency: int) -> LoadResult:
-        return await self.sql_floor(SEMANTIC_SQL, self.semantic_floor_arguments, concurrency, "semantic floor")
+        return await self.sql_floor(SEMANTIC_SEARCH.sql, self.semantic_floor_arguments, concurrency, "semantic floor")
 
     async def naive(self, concurrency: int) -> LoadResult:
         async def call(i: int) -> None:

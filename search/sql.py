@@ -10,6 +10,10 @@ changes with the request (all values are bind parameters), so the driver prepare
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from search.labels import (
     MANDATORY_LABELS,
     WILDCARD_LABELS,
@@ -139,6 +143,35 @@ FROM (SELECT count(*) AS count FROM candidates WHERE raw_similarity IS NULL) AS 
 LEFT JOIN ranked AS r ON true
 ORDER BY r.{_ORDER_SQL.replace(", ", ", r.")}
 """  # noqa: S608
+
+
+@dataclass(frozen=True, slots=True)
+class PositionalStatement:
+    """A statement in asyncpg's ``$n`` form, and the names of its parameters in that order: what
+    the read paths send to the driver itself, with no SQL layer between."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def arguments(self, parameters: Mapping[str, object]) -> list[object]:
+        return [parameters[name] for name in self.names]
+
+
+def positional(sql: str) -> PositionalStatement:
+    """``:name`` parameters as ``$n`` (each name one number, however often it appears), the way
+    SQLAlchemy's asyncpg dialect sends them; ``::`` casts are left alone."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return PositionalStatement(re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", number, sql), tuple(names))
+
+
+LABEL_SEARCH = positional(LABEL_SEARCH_SQL)
+SEMANTIC_SEARCH = positional(SEMANTIC_SEARCH_SQL)
 
 
 def semantic_search_parameters(query: SearchQuery, model_id: str) -> dict[str, object]:

@@ -4,7 +4,8 @@ The lifespan builds it once everything is open (``app.factory``);
 its parts reach request handlers as dependencies of their own types (``RUNTIME_DEPENDENCIES``),
 so the capability packages never import this wiring. Nothing else lives on ``app.state``.
 It is frozen: a test that needs another store builds a copy with ``dataclasses.replace`` and
-puts that in place, so what it swapped is typed and visible.
+puts that in place, so what it swapped is typed and visible. ``workflow_search`` is built once
+from the parts above it (it holds nothing per request), so a search costs no dependency graph.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.audit.self_audit import SearchAuditBuffer
 from app.audit.writer import AuditWriter
@@ -23,6 +24,7 @@ from app.dlq.runtime import DeadLetterRuntime
 from app.lib.lifecycle import Lifecycle
 from app.lib.settings import Settings
 from app.remediation.vector_store import VectorStore
+from app.workflows.search_service import WorkflowSearch
 from embeddings.runtime import EmbeddingRuntime
 
 
@@ -37,6 +39,7 @@ class Runtime:
     audit_writer: AuditWriter
     search_audit: SearchAuditBuffer
     remediation_vectors: VectorStore
+    workflow_search: WorkflowSearch
 
 
 def runtime_of(app: Litestar) -> Runtime:
@@ -93,11 +96,8 @@ def provide_remediation_vectors(runtime: NamedDependency[Runtime]) -> VectorStor
     return runtime.remediation_vectors
 
 
-async def provide_read_connection(runtime: NamedDependency[Runtime]) -> AsyncGenerator[AsyncConnection, None]:
-    """A connection outside any transaction (AUTOCOMMIT), for a handler whose one statement only
-    reads: no BEGIN or COMMIT round trips, and no session to commit."""
-    async with runtime.engine.connect() as connection:
-        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+def provide_workflow_search(runtime: NamedDependency[Runtime]) -> WorkflowSearch:
+    return runtime.workflow_search
 
 
 # The app-level dependencies: the runtime, its parts, and a session per request.
@@ -110,5 +110,5 @@ RUNTIME_DEPENDENCIES = {
     "search_audit": Provide(provide_search_audit, sync_to_thread=False),
     "remediation_vectors": Provide(provide_remediation_vectors, sync_to_thread=False),
     "db_session": Provide(provide_db_session),
-    "read_connection": Provide(provide_read_connection),
+    "workflow_search": Provide(provide_workflow_search, sync_to_thread=False),
 }

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from platformdirs import RuntimeDirWarning
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.lib.database_errors import is_outage
+from app.lib.errors import DatabaseUnavailable
 from app.lib.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -95,3 +98,26 @@ async def open_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection's asyncpg connection itself, for a read path that is one statement.
+
+    No SQL layer: no compile, no parameter processing, no cursor or result wrappers, and outside
+    any transaction, since nothing goes through SQLAlchemy to begin one (asyncpg prepares and caches
+    the statement per connection). The pool, its size and its wait are the engine's. What
+    SQLAlchemy would do for a lost connection is done here: the pool drops every connection as old
+    as the lost one, and the request answers 503.
+    """
+    async with engine.connect() as connection:
+        fairy = await connection.get_raw_connection()
+        try:
+            yield fairy.driver_connection
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+            if not is_outage(error):
+                raise
+            # The pool's own response to a disconnect (private, as SQLAlchemy calls it itself).
+            engine.sync_engine.pool._invalidate(fairy, error)
+            logger.warning("database unavailable on a read (%s)", type(error).__name__)
+            raise DatabaseUnavailable("the database is unavailable; retry shortly") from error

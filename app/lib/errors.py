@@ -24,6 +24,7 @@ class DomainError(Exception):
     """An error a client can act on; its problem type comes from the catalogue (app.lib.problems)."""
 
     problem: ClassVar[ProblemType] = problems.INVALID_REQUEST
+    headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, detail: str, field_errors: Mapping[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -59,6 +60,12 @@ class ServiceUnavailable(DomainError):
     problem = problems.SERVICE_UNAVAILABLE
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """A read found the database gone (a restart, a lost connection): it will pass, retry."""
+
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "1"}
+
+
 class StorageUnavailable(DomainError):
     """The database and the dead letter queue both failed: the write was not accepted."""
 
@@ -81,7 +88,9 @@ def problem_response(
 def _domain_error(base_url: str, request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
     for field, message in (exc.field_errors or {}).items():
         VALIDATION_FAILURES.labels(field_label(field), failure_reason(message)).inc()
-    return problem_response(base_url, request, exc.problem, exc.detail, field_errors=exc.field_errors)
+    return problem_response(
+        base_url, request, exc.problem, exc.detail, field_errors=exc.field_errors, headers=exc.headers
+    )
 
 
 def _validation_error(base_url: str, request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
@@ -147,6 +156,7 @@ def exception_handlers(problem_base_url: str) -> Mapping[type[Exception], Callab
 
 __all__ = [
     "Conflict",
+    "DatabaseUnavailable",
     "DomainError",
     "ImmutableFieldViolation",
     "InvalidRequest",

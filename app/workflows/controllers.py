@@ -9,12 +9,11 @@ import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.self_audit import SearchAuditBuffer
 from app.lib.errors import ValidationFailed
 from app.lib.validation import MAX_LIMIT, page_window, register_body_rule
-from app.workflows.repository import SearchRepository, WorkflowRepository
+from app.workflows.repository import WorkflowRepository
 from app.workflows.schemas import (
     SearchRequest,
     SearchResponse,
@@ -35,14 +34,6 @@ def provide_workflow_service(
     db_session: NamedDependency[AsyncSession], embeddings: NamedDependency[EmbeddingRuntime]
 ) -> WorkflowService:
     return WorkflowService(WorkflowRepository(db_session), embeddings)
-
-
-def provide_workflow_search(
-    read_connection: NamedDependency[AsyncConnection],
-    embeddings: NamedDependency[EmbeddingRuntime],
-    search_audit: NamedDependency[SearchAuditBuffer],
-) -> WorkflowSearch:
-    return WorkflowSearch(SearchRepository(read_connection), embeddings, search_audit)
 
 
 def parse_workflow_id(value: str) -> UUID:
@@ -71,7 +62,6 @@ class WorkflowController(Controller):
         operation_id="searchWorkflows",
         status_code=200,
         summary="Label-based workflow search",
-        dependencies={"workflow_search": Provide(provide_workflow_search, sync_to_thread=False)},
     )
     async def search(
         self, data: JSONBody[SearchRequest], workflow_search: NamedDependency[WorkflowSearch]

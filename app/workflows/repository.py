@@ -24,10 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.types import UserDefinedType
 
-from search.sql import LABEL_SEARCH_SQL, SEMANTIC_SEARCH_SQL
+from app.lib.database import driver_connection
+from search.sql import LABEL_SEARCH, SEMANTIC_SEARCH, PositionalStatement
 
 metadata = MetaData()
 
@@ -103,11 +104,6 @@ DATABASE_NOW = func.clock_timestamp()
 def _plain(row: Mapping[Any, Any]) -> Row:
     # Column names arrive as sqlalchemy's str subclass, which msgspec will not take as a key.
     return {str(key): value for key, value in row.items()}
-
-
-# Parsed once: text() scans the statement for bind parameters each time it is built.
-_LABEL_SEARCH = text(LABEL_SEARCH_SQL)
-_SEMANTIC_SEARCH = text(SEMANTIC_SEARCH_SQL)
 
 
 class WorkflowRepository:
@@ -191,19 +187,23 @@ class WorkflowRepository:
 
 
 class SearchRepository:
-    """The search statements, on a read-only connection outside any transaction: a search is one
-    statement, consistent on its own, and without BEGIN and COMMIT it costs no extra round trips
-    (a third of a label search's time on loopback)."""
+    """The search statements, each sent as it is to asyncpg on a pooled connection, outside any
+    transaction: a search is one statement, consistent on its own; without BEGIN and COMMIT it
+    costs no extra round trips, and without the SQL layer no compile or result wrapping (together
+    most of a label search's own time; ``benchmarks/README.md``)."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
 
     async def search(self, parameters: Mapping[str, Any]) -> list[Row]:
-        result = await self.connection.execute(_LABEL_SEARCH, dict(parameters))
-        return [_plain(row) for row in result.mappings()]
+        return await self._fetch(LABEL_SEARCH, parameters)
 
     async def search_semantic(self, parameters: Mapping[str, Any]) -> list[Row]:
         """Ranked rows; the first row always exists and carries ``skipped_without_embedding``
         (its ``workflow_id`` is None when nothing matched)."""
-        result = await self.connection.execute(_SEMANTIC_SEARCH, dict(parameters))
-        return [_plain(row) for row in result.mappings()]
+        return await self._fetch(SEMANTIC_SEARCH, parameters)
+
+    async def _fetch(self, statement: PositionalStatement, parameters: Mapping[str, Any]) -> list[Row]:
+        async with driver_connection(self.engine) as connection:
+            records = await connection.fetch(statement.sql, *statement.arguments(parameters))
+        return [dict(record) for record in records]

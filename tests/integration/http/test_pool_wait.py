@@ -89,9 +89,22 @@ async def _backend_pids(application: Litestar) -> list[int]:
         return pids
 
 
+SEARCH_BODY = {"filters": {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",
+                           "environment": "production", "priority": "P0"}}  # fmt: skip
+# Both read paths: the request session (SQLAlchemy) and the search's own asyncpg statement.
+READS = [("GET", "/api/v1/workflows", None), ("POST", "/api/v1/workflows/search", SEARCH_BODY)]
+
+
 @pytest.mark.usefixtures("client")
+@pytest.mark.parametrize(("method", "path", "body"), READS, ids=["session read", "search"])
 async def test_a_connection_lost_to_a_restart_costs_one_503_then_the_pool_is_fresh(
-    settings: Settings, sentence_encoder: SentenceEncoder, tmp_path: Path, app: Litestar
+    settings: Settings,
+    sentence_encoder: SentenceEncoder,
+    tmp_path: Path,
+    app: Litestar,
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
 ) -> None:
     """Without pre-ping a dead pooled connection is found by the statement that uses it: that one
     request gets 503 with Retry-After, and the pool drops every connection as old as it."""
@@ -101,9 +114,10 @@ async def test_a_connection_lost_to_a_restart_costs_one_503_then_the_pool_is_fre
             await other.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
                                 {"pids": pids})  # fmt: skip
         await asyncio.sleep(0.2)
-        lost = await client.get("/api/v1/workflows")
+        lost = await client.request(method, path, json=body)
         assert lost.status_code == 503, lost.text
         assert lost.headers["retry-after"] == "1"
+        assert lost.json()["type"].endswith("/service-unavailable")
         assert lost.json()["detail"] == "the database is unavailable; retry shortly"
-        assert [(await client.get("/api/v1/workflows")).status_code for _ in range(3)] == [200] * 3
+        assert [(await client.request(method, path, json=body)).status_code for _ in range(3)] == [200] * 3
         assert set(await _backend_pids(application)).isdisjoint(pids)
