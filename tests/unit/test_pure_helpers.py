@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -11,6 +12,7 @@ import sqlalchemy.exc
 from app.audit.timewindow import BadInstantError, parse_instant, parse_window
 from app.dlq.alerts import capacity_level
 from app.lib.database_errors import is_outage, is_unique_violation
+from app.lib.logs import json_line
 from app.lib.metrics import failure_reason, field_label, register_field_names
 from app.lib.validation import json_depth_exceeds
 
@@ -138,3 +140,10 @@ def test_failure_reasons_are_a_small_fixed_set(message: str, reason: str) -> Non
 )
 def test_capacity_levels_at_80_90_and_95_percent(depth: int, level: str) -> None:
     assert capacity_level(depth, 100) == level
+
+
+def test_a_json_log_line_is_the_standard_form_and_writes_what_json_cannot_as_its_repr() -> None:
+    event = {"event": "request completed", "status": 200, "ms": 1.25, "none": None, "nested": {"ids": [1, 2]}}
+    assert json.loads(json_line(event)) == event
+    marker = object()
+    assert json.loads(json_line({"value": marker})) == {"value": repr(marker)}
