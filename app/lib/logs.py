@@ -8,10 +8,11 @@ every line a request writes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from typing import Any, Literal, TextIO
+from typing import Any, ClassVar, Literal, TextIO
 
 import msgspec
 import structlog
@@ -56,33 +57,60 @@ def json_line(event: dict[str, Any], **_: Any) -> str:
     return _ENCODER.encode(event).decode()
 
 
-def formatter(fmt: LogFormat, stream: TextIO) -> logging.Formatter:
-    json_lines = fmt == "json" or (fmt == "auto" and not stream.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=json_line)
-        if json_lines
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
-    )
-    final: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
-    if json_lines:
+def _renderers(fmt: LogFormat, stream: TextIO) -> list[Any]:
+    """The last processors of every line: exceptions made data, then JSON or console text."""
+    if fmt == "json" or (fmt == "auto" and not stream.isatty()):
         # Frames without their local variables: those hold request bodies and credentials.
-        final.append(
-            structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False))
-        )
-    return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared_processors(), processors=[*final, renderer])
+        exceptions = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        return [
+            structlog.processors.ExceptionRenderer(exceptions),
+            structlog.processors.JSONRenderer(serializer=json_line),
+        ]
+    return [structlog.dev.ConsoleRenderer(colors=stream.isatty())]
+
+
+def formatter(fmt: LogFormat, stream: TextIO) -> logging.Formatter:
+    """How the standard library's records (uvicorn, SQLAlchemy, ``logging.getLogger``) are written."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared_processors(),
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_renderers(fmt, stream)],
+    )
+
+
+class LineLogger:
+    """What a structlog logger (the request line) writes through: the rendered line, straight to the
+    log handler's stream under its lock. No LogRecord and no handler chain: through the standard
+    library a request's line cost 50 µs, more than the rest of the edge (benchmarks/README.md)."""
+
+    __slots__ = ("name",)
+    handler: ClassVar[logging.StreamHandler[TextIO] | None] = None
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name  # for structlog.stdlib.add_logger_name
+
+    def msg(self, line: str) -> None:
+        handler = LineLogger.handler
+        if handler is None:
+            return
+        with handler.lock or contextlib.nullcontext():
+            handler.stream.write(line + "\n")
+            handler.stream.flush()
+
+    debug = info = warning = error = critical = exception = msg
 
 
 def configure_logging(level: str, fmt: LogFormat, stream: TextIO | None = None) -> None:
     """Route every logger through one handler on ``stream`` (stderr) at ``level``."""
     out = stream or sys.stderr
     structlog.configure(
-        processors=[*shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared_processors(), *_renderers(fmt, out)],
+        logger_factory=LineLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter(fmt, out))
+    LineLogger.handler = handler
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from litestar import Litestar
 from prometheus_client import REGISTRY
 
 from app.http.runtime import runtime_of
-from app.lib.logs import formatter
+from app.lib.logs import configure_logging
 from tests.factories import workflow_body
 from tests.faults import trigger_fault
 
@@ -24,14 +23,11 @@ from tests.faults import trigger_fault
 def read_log() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """The JSON lines every logger has written since the test began (the production format)."""
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter("json", stream))
-    root = logging.getLogger()
-    root.addHandler(handler)
+    configure_logging("INFO", "json", stream)
     try:
         yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     finally:
-        root.removeHandler(handler)
+        configure_logging("INFO", "json")  # as the session had it (tests/conftest.py)
 
 
 async def test_the_request_id_is_on_every_line_of_the_request_and_in_the_response(
