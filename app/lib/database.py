@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import msgspec
 from platformdirs import RuntimeDirWarning
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -67,6 +68,10 @@ def locate_database(settings: Settings) -> DatabaseLocation:
     return DatabaseLocation(url=asyncpg_url(server.get_uri()), embedded_server=server)
 
 
+def _json_text(value: object) -> str:
+    return msgspec.json.encode(value).decode()
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         url,
@@ -78,6 +83,10 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         # whole pool (SQLAlchemy invalidates every older connection), so the next checkout is fresh.
         pool_pre_ping=False,
         hide_parameters=True,  # errors and logs name the SQL, never the values (request data, secrets)
+        # JSON and JSONB values (every audit event's event_data) through msgspec, not the standard
+        # library: several times faster, and what it writes for a value the API accepted is the same JSON.
+        json_serializer=_json_text,
+        json_deserializer=msgspec.json.decode,
     )
 
 
