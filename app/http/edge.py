@@ -13,6 +13,7 @@ unmatched paths (404, 405) and refused tokens get an id, a count and a log line 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+from prometheus_client import Counter, Histogram
 
 from app.http.access import OPEN_PREFIXES, AccessToken, authenticate, required_scope
 from app.http.deadlines import parse_timeout
@@ -70,6 +72,15 @@ class _Headers:
                 self.timeout = value
 
 
+class _Response:
+    """What the edge learns of the answer as it is sent: its status, once it has begun."""
+
+    __slots__ = ("status",)
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+
+
 class Edge:
     """The edge middleware; ``Edge(app, config)`` is the ASGI application the server runs."""
 
@@ -86,12 +97,13 @@ class Edge:
         headers = _Headers(scope)
         request_id = acceptable_request_id(headers.request_id) or os.urandom(16).hex()
         method = scope["method"] if scope["method"] in METHODS else "OTHER"
-        status = 500
+        response = _Response()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            # The one wrapper of ``send``: the status for the metrics, whether the answer has begun
+            # for the deadline, and the id header.
             if message["type"] == "http.response.start":
-                status = message["status"]
+                response.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
             await send(message)
 
@@ -101,9 +113,9 @@ class Edge:
             if await self._admitted(scope, headers, send_with_id):
                 if scope["query_string"]:
                     scope["query_string"] = without_empty_values(scope["query_string"])
-                await self._under_deadline(scope, receive, send_with_id, headers)
+                await self._under_deadline(scope, receive, send_with_id, headers, response)
         finally:
-            _record(scope, method, status, time.perf_counter() - started)
+            _record(scope, method, response.status or 500, time.perf_counter() - started)
             current_request.reset(context)
 
     async def _refuse(
@@ -145,27 +157,22 @@ class Edge:
         await self._refuse(send, path, problem, detail, headers=challenge)
         return False
 
-    async def _under_deadline(self, scope: HTTPScope, receive: Receive, send: Send, headers: _Headers) -> None:
+    async def _under_deadline(
+        self, scope: HTTPScope, receive: Receive, send: Send, headers: _Headers, response: _Response
+    ) -> None:
         seconds = parse_timeout(headers.timeout, self.config.request_timeout_seconds)
         if seconds is None:
             detail = "must be a non-negative number of seconds"
             errors = {"X-Request-Timeout": detail}
             await self._refuse(send, scope["path"], problems.VALIDATION_ERROR, detail, field_errors=errors)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
             async with asyncio.timeout(seconds) as deadline:
                 with bound_deadline(deadline):
-                    await self.app(scope, receive, tracking_send)
+                    await self.app(scope, receive, send)
         except TimeoutError:
             deadline_logger.warning("request %s %s passed its %.3f s deadline", scope["method"], scope["path"], seconds)
-            if not started:
+            if response.status is None:  # nothing sent yet: the client can still be told why
                 detail = f"the request did not complete within its deadline of {seconds:g} s"
                 await self._refuse(send, scope["path"], problems.REQUEST_TIMEOUT, detail)
 
@@ -173,6 +180,15 @@ class Edge:
 def _record(scope: HTTPScope, method: str, status: int, seconds: float) -> None:
     """The HTTP metrics and the one log line of a finished request (answered here or not)."""
     route = route_of(scope)
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    count, duration = _series(method, route, status)
+    count.inc()
+    duration.observe(seconds)
     requests_logger.info("request completed", status=status, duration_ms=round(seconds * 1000, 2))
+
+
+@functools.cache
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The request's two series, looked up once per method, route and status (a few dozen): a
+    ``labels()`` call takes a lock and builds its key each time. Route templates and methods are
+    fixed sets (unmatched paths are all ``unmatched``), so the cache stays small."""
+    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route)
