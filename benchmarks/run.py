@@ -24,7 +24,12 @@ from benchmarks import report
 from benchmarks.common import Figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODULES = ("benchmarks.search_bench", "benchmarks.ingest_bench", "benchmarks.encoding_bench")
+MODULES = (
+    "benchmarks.search_bench",
+    "benchmarks.ingest_bench",
+    "benchmarks.encoding_bench",
+    "benchmarks.workers_bench",
+)
 
 
 def machine() -> dict[str, Any]:

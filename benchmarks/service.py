@@ -40,17 +40,17 @@ class Service:
     ready_after_seconds: float  # from process start to /health/ready == 200 (or /health without the model)
 
     def rss_bytes(self) -> int:
-        return _proc_status_kib(self.process.pid, "VmRSS") * 1024
+        return proc_status_kib(self.process.pid, "VmRSS") * 1024
 
     def peak_rss_bytes(self) -> int:
-        return _proc_status_kib(self.process.pid, "VmHWM") * 1024
+        return proc_status_kib(self.process.pid, "VmHWM") * 1024
 
     @property
     def log_path(self) -> Path:
         return self.data_dir / "server.log"
 
 
-def _proc_status_kib(pid: int, key: str) -> int:
+def proc_status_kib(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{key}:"):
             return int(line.split()[1])

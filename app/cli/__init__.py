@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import sys
 from collections.abc import Callable, Sequence
 
@@ -25,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--workers", type=int, help="processes sharing the listener, each a whole service (default 1)")
 
     migrate = commands.add_parser("migrate", help="apply database migrations (or roll them back)")
     migrate.add_argument("--downgrade", metavar="REVISION", help="roll back to REVISION ('base' for none)")
@@ -64,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings().with_overrides(
-            data_dir=getattr(args, "data_dir", None), host=getattr(args, "host", None), port=getattr(args, "port", None)
+            data_dir=getattr(args, "data_dir", None),
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
         )
     except SettingsError as error:
         print(f"workflow-search: {error}", file=sys.stderr)
@@ -118,12 +121,8 @@ def _print_config(settings: Settings, *, as_json: bool) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    import uvicorn  # noqa: PLC0415 - only the serve command needs it
-
-    from app.cli.server import GracefulServer  # noqa: PLC0415
-    from app.factory import create_app  # noqa: PLC0415
+    from app.cli.server import run_server  # noqa: PLC0415 - only the serve command needs uvicorn
     from app.http.access import AccessConfigError, is_loopback, load_tokens  # noqa: PLC0415
-    from app.lib.lifecycle import Lifecycle  # noqa: PLC0415
 
     try:
         tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
@@ -138,18 +137,11 @@ def _serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    lifecycle = Lifecycle()
-    app = create_app(settings, lifecycle=lifecycle)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # our handler (app.lib.logs) formats uvicorn's lines too
-        access_log=False,  # app.http.observability writes one line per request, with its id
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
-    )
-    GracefulServer(config, lifecycle, settings.shutdown_propagation_seconds).run()
+    if settings.workers > 1:
+        from app.cli.workers import serve_workers  # noqa: PLC0415
+
+        return serve_workers(settings)
+    run_server(settings)
     return 0
 
 

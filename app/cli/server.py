@@ -9,12 +9,15 @@ A second signal skips what is left of the delay.
 
 from __future__ import annotations
 
+import math
+import socket
 import time
 from types import FrameType
 
 import uvicorn
 
 from app.lib.lifecycle import Lifecycle
+from app.lib.settings import Settings
 
 
 class GracefulServer(uvicorn.Server):
@@ -38,3 +41,25 @@ class GracefulServer(uvicorn.Server):
         if self._exit_at is not None and not self.should_exit and time.monotonic() >= self._exit_at:
             self.should_exit = True
         return await super().on_tick(counter)
+
+
+def uvicorn_config(settings: Settings, app: object) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # our handler (app.lib.logs) formats uvicorn's lines too
+        access_log=False,  # app.http.edge writes one line per request, with its id
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+    )
+
+
+def run_server(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+    """One whole service in this process, until a signal: on its own listener, or on ``sockets``
+    that a parent bound (``serve --workers``)."""
+    from app.factory import create_app  # noqa: PLC0415 - heavy; only serving needs it
+
+    lifecycle = Lifecycle()
+    config = uvicorn_config(settings, create_app(settings, lifecycle=lifecycle))
+    GracefulServer(config, lifecycle, settings.shutdown_propagation_seconds).run(sockets=sockets)

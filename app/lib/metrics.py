@@ -44,12 +44,18 @@ AUDIT_LAG = Histogram(
 )
 VALIDATION_FAILURES = Counter("validation_failures", "Rejected request fields", ["field", "reason"])
 
-DLQ_DEPTH = Gauge("dlq_depth", "Records waiting in the dead letter queue", ["stream"])
-DLQ_CAPACITY_RATIO = Gauge("dlq_capacity_ratio", "Dead letter queue depth over its maximum length", ["stream"])
-DLQ_WARNING = Gauge("dlq_warning", "1 while the dead letter queue is at least 80% full", ["stream"])
-DLQ_CRITICAL = Gauge("dlq_critical", "1 while the dead letter queue is at least 90% full", ["stream"])
-DLQ_OVERFLOW_IMMINENT = Gauge("dlq_overflow_imminent", "1 while the dead letter queue is at least 95% full", ["stream"])
-DLQ_DEAD_LETTERS = Gauge("dlq_dead_letters", "Records whose retries are exhausted, awaiting an operator", ["stream"])
+
+def _queue_gauge(name: str, documentation: str) -> Gauge:
+    # The queue is shared: under `serve --workers` each live worker reports the same figure, shown once.
+    return Gauge(name, documentation, ["stream"], multiprocess_mode="livemax")
+
+
+DLQ_DEPTH = _queue_gauge("dlq_depth", "Records waiting in the dead letter queue")
+DLQ_CAPACITY_RATIO = _queue_gauge("dlq_capacity_ratio", "Dead letter queue depth over its maximum length")
+DLQ_WARNING = _queue_gauge("dlq_warning", "1 while the dead letter queue is at least 80% full")
+DLQ_CRITICAL = _queue_gauge("dlq_critical", "1 while the dead letter queue is at least 90% full")
+DLQ_OVERFLOW_IMMINENT = _queue_gauge("dlq_overflow_imminent", "1 while the dead letter queue is at least 95% full")
+DLQ_DEAD_LETTERS = _queue_gauge("dlq_dead_letters", "Records whose retries are exhausted, awaiting an operator")
 
 _LEADING_INDEX = re.compile(r"^\[\d+\]\.?")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.*]")

@@ -41,6 +41,8 @@ class SettingsError(ValueError):
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
+    # Processes of `serve` sharing one listener, each with its own pool and model (docs/scaling.md).
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     data_dir: str = msgspec.field(default_factory=default_data_dir)
     database_url: str | None = None
     redis_url: str | None = None
