@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -117,6 +118,9 @@ def create_app(
         async with AsyncExitStack() as stack:
             try:
                 set_runtime(app, await open_runtime(settings, lifecycle, embeddings, encoder, stack))
+                # What start-up built lives as long as the process: out of the collector's sight,
+                # a full collection does not walk it with the event loop stopped (issue #16).
+                gc.freeze()
                 lifecycle.phase = "serving"
                 yield
             finally:
