@@ -29,7 +29,6 @@ import time
 from multiprocessing.context import SpawnProcess
 from types import FrameType
 
-import structlog
 from uvicorn.config import STARTUP_FAILURE
 
 from app.cli.server import run_server, uvicorn_config
@@ -52,8 +51,7 @@ _spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads
 def _worker(settings: Settings, listener: socket.socket) -> None:
     """A worker's whole life: logging as ``serve`` sets it (each line names its worker), then the
     service on the parent's socket."""
-    configure_logging(settings.log_level, settings.log_format)
-    structlog.contextvars.bind_contextvars(worker=os.getpid())  # inherited by every task and thread
+    configure_logging(settings.log_level, settings.log_format, fields={"worker": os.getpid()})
     run_server(settings, sockets=[listener])
 
 
