@@ -6,11 +6,14 @@ The mandatory labels of a workflow may be a string or (extension) a list of stri
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+import json.encoder
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Literal
 
 import msgspec
+
+# How json.dumps writes one string (ensure_ascii): the C function itself.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 MANDATORY_LABELS: tuple[str, ...] = ("signal_type", "severity", "component", "environment", "priority")
 WILDCARD = "*"
@@ -99,9 +102,11 @@ def scoped_token(signal_type: str, label: str, value: str) -> str:
 
     Only ``signal_type`` is selective in a real catalog; the other labels each match a large
     share of it. Scoping them by signal type keeps every posting list the search reads small.
-    JSON keeps the three parts apart whatever characters the values hold.
+    JSON keeps the three parts apart whatever characters the values hold. The text is exactly
+    ``json.dumps`` of the list (the stored tokens are), written with the encoder's own string
+    function: a search builds about ten tokens, and ``json.dumps`` costs five times as much.
     """
-    return json.dumps([signal_type.lower(), label, value.lower()])
+    return f"[{_json_string(signal_type.lower())}, {_json_string(label)}, {_json_string(value.lower())}]"
 
 
 def workflow_search_tokens(labels: Mapping[str, str | Sequence[str]]) -> list[str]:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 import sqlalchemy.exc
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.audit.timewindow import BadInstantError, parse_instant, parse_window
 from app.dlq.alerts import capacity_level
@@ -15,6 +17,7 @@ from app.lib.database_errors import is_outage, is_unique_violation
 from app.lib.logs import json_line
 from app.lib.metrics import failure_reason, field_label, register_field_names
 from app.lib.validation import json_depth_exceeds
+from search.labels import scoped_token
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -147,3 +150,9 @@ def test_a_json_log_line_is_the_standard_form_and_writes_what_json_cannot_as_its
     assert json.loads(json_line(event)) == event
     marker = object()
     assert json.loads(json_line({"value": marker})) == {"value": repr(marker)}
+
+
+@given(st.text(), st.text(), st.text())
+def test_a_scoped_token_is_exactly_json_dumps_of_its_parts(signal_type: str, label: str, value: str) -> None:
+    # The catalog's stored tokens were written by json.dumps; a search must build the same text.
+    assert scoped_token(signal_type, label, value) == json.dumps([signal_type.lower(), label, value.lower()])
