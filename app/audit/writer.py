@@ -32,7 +32,7 @@ from app.audit.repository import AuditRepository
 from app.dlq.fallback import Fallback, WriteStatus
 from app.lib.database_errors import is_outage
 from app.lib.deadlines import past_commit_point
-from app.lib.metrics import AUDIT_LAG, AUDIT_TRACES, WRITE_DURATION, WRITES
+from app.lib.metrics import AUDIT_LAG, AUDIT_TRACES, WRITE_DURATION, WRITES, series
 
 logger = logging.getLogger(__name__)
 
@@ -116,12 +116,12 @@ def _observe(
     table: str, services: list[str], status: WriteStatus | Literal["failed"], stamps: list[datetime], started: float
 ) -> None:
     """Write metrics for one write of ``len(services)`` records; lag only for what was stored."""
-    WRITES.labels(table, status).inc(len(services))
-    WRITE_DURATION.labels(table).observe(time.perf_counter() - started)
+    series(WRITES, table, status).inc(len(services))
+    series(WRITE_DURATION, table).observe(time.perf_counter() - started)
     trace = {"stored": "success", "queued": "dlq_fallback", "failed": "failure"}[status]
     for service in services:
-        AUDIT_TRACES.labels(service, trace).inc()
+        series(AUDIT_TRACES, service, trace).inc()
     if status == "stored":
         now = datetime.now(UTC)
         for service, stamp in zip(services, stamps, strict=True):
-            AUDIT_LAG.labels(service).observe(max((now - stamp).total_seconds(), 0.0))
+            series(AUDIT_LAG, service).observe(max((now - stamp).total_seconds(), 0.0))

@@ -13,7 +13,6 @@ unmatched paths (404, 405) and refused tokens get an id, a count and a log line 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import os
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
-from prometheus_client import Counter, Histogram
 
 from app.http.access import OPEN_PREFIXES, AccessToken, authenticate, required_scope
 from app.http.deadlines import parse_timeout
@@ -33,7 +31,7 @@ from app.http.query_leniency import without_empty_values
 from app.http.ratelimit import TokenBuckets, client_key
 from app.lib import problems
 from app.lib.deadlines import bound_deadline
-from app.lib.metrics import HTTP_DURATION, HTTP_REQUESTS
+from app.lib.metrics import HTTP_DURATION, HTTP_REQUESTS, series
 from app.lib.problems import ProblemType, problem_body, send_problem
 from app.lib.request_context import current_request, route_of
 
@@ -180,15 +178,6 @@ class Edge:
 def _record(scope: HTTPScope, method: str, status: int, seconds: float) -> None:
     """The HTTP metrics and the one log line of a finished request (answered here or not)."""
     route = route_of(scope)
-    count, duration = _series(method, route, status)
-    count.inc()
-    duration.observe(seconds)
+    series(HTTP_REQUESTS, method, route, str(status)).inc()
+    series(HTTP_DURATION, method, route).observe(seconds)
     requests_logger.info("request completed", status=status, duration_ms=round(seconds * 1000, 2))
-
-
-@functools.cache
-def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
-    """The request's two series, looked up once per method, route and status (a few dozen): a
-    ``labels()`` call takes a lock and builds its key each time. Route templates and methods are
-    fixed sets (unmatched paths are all ``unmatched``), so the cache stays small."""
-    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route)

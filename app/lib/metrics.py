@@ -7,9 +7,10 @@ bounded whatever clients send.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -43,6 +44,17 @@ AUDIT_LAG = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0, 86400.0),
 )
 VALIDATION_FAILURES = Counter("validation_failures", "Rejected request fields", ["field", "reason"])
+
+
+MetricT = TypeVar("MetricT", Counter, Gauge, Histogram)
+
+
+@functools.cache
+def series(metric: MetricT, *labels: str) -> MetricT:
+    """``metric.labels(*labels)``, looked up once: each ``labels()`` call takes a lock and builds its
+    key, and the hot paths (every request, every stored audit event) ask for the same few series.
+    Only for label values from small fixed sets (methods, route templates, modes, tables)."""
+    return metric.labels(*labels)
 
 
 def _queue_gauge(name: str, documentation: str) -> Gauge:

@@ -14,7 +14,7 @@ import msgspec
 
 from app.audit.self_audit import SearchAuditBuffer
 from app.lib.errors import ServiceUnavailable, ValidationFailed
-from app.lib.metrics import SEARCH_DURATION, SEARCH_RESULTS
+from app.lib.metrics import SEARCH_DURATION, SEARCH_RESULTS, series
 from app.workflows.repository import Row, SearchRepository
 from app.workflows.schemas import SearchRequest, SearchResponse, SearchResult
 from app.workflows.search_events import search_completed_event
@@ -34,8 +34,8 @@ class WorkflowSearch:
         started = time.perf_counter()
         response = await self.search(request)
         seconds = time.perf_counter() - started
-        SEARCH_DURATION.labels(request.mode).observe(seconds)
-        SEARCH_RESULTS.labels(request.mode).observe(len(response.workflows))
+        series(SEARCH_DURATION, request.mode).observe(seconds)
+        series(SEARCH_RESULTS, request.mode).observe(len(response.workflows))
         self.audit.record(search_completed_event(request, response, round(seconds * 1000)))
         return response
 
