@@ -33,7 +33,6 @@ from app.http.body_checks import document_errors
 from app.http.edge import ACCESS_TOKEN_KEY
 from app.http.runtime import Runtime
 from app.lib import problems
-from app.lib.deadlines import step_budget, time_left
 from app.lib.errors import DomainError, ValidationFailed, count_field_errors, problem_of
 from app.lib.metrics import MCP_TOOL_CALLS, MCP_TOOL_DURATION, register_field_names
 from app.lib.problems import problem_body
@@ -161,14 +160,9 @@ class McpEndpoint:
             raise Forbidden(refusal[1])
         if errors := document_errors(dict(arguments), spec.arguments, call.runtime.settings):
             raise ValidationFailed(errors)
-        parsed = msgspec.convert(arguments, spec.arguments)
-        # The edge's deadline: on the handshake-era stateless transport the tool runs in a task of
-        # the session manager's, which the edge's timeout does not cancel; its budget does.
-        seconds = time_left()
-        if seconds is None:
-            return await spec.run(call, parsed)
-        async with step_budget(seconds):
-            return await spec.run(call, parsed)
+        # No deadline of its own: past the edge's, the request ends and the call is cancelled with
+        # it, on both protocol eras (tests/integration/mcp/test_mcp_deadlines.py).
+        return await spec.run(call, msgspec.convert(arguments, spec.arguments))
 
 
 class Forbidden(DomainError):

@@ -20,9 +20,9 @@ ERAS = ["handshake", "modern"]  # 2025-11-25 (initialize, then calls) and 2026-0
 
 @asynccontextmanager
 async def mcp_session(
-    app: Litestar, *, token: str | None = None, era: str = "handshake"
+    app: Litestar, *, token: str | None = None, era: str = "handshake", headers: dict[str, str] | None = None
 ) -> AsyncIterator[ClientSession]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
     transport = httpx2.ASGITransport(app=app)  # type: ignore[arg-type]
     async with (
         httpx2.AsyncClient(transport=transport, base_url=BASE, headers=headers) as http,

@@ -3,6 +3,7 @@ answers for the same request, and explains a search's ranking."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,7 +19,10 @@ from app.mcp.tools import TOOLS
 from app.remediation.schemas import RemediationSearchRequest
 from app.workflows.schemas import SearchRequest
 from tests.factories import audit_event_body, remediation_body, workflow_body
+from tests.integration.http.test_request_logs import read_log
 from tests.integration.mcp.clients import ERAS, answer, mcp_session, problem
+
+__all__ = ["read_log"]  # the fixture: the JSON log lines written since the test began
 
 LABELS = {"signal_type": "OOMKilled", "severity": "critical", "component": "pod",
           "environment": "production", "priority": "P0"}  # fmt: skip
@@ -189,3 +193,23 @@ async def test_each_call_is_counted_by_tool_and_outcome(app: Litestar, client: h
         await answer(session, "get_workflow", {"workflow_id": workflow["workflow_id"]})
         await problem(session, "get_workflow", {"workflow_id": "nope"}, "validation-error")
     assert (count("get_workflow", "ok"), count("get_workflow", "validation-error")) == (before[0] + 1, before[1] + 1)
+
+
+async def test_the_request_log_names_the_tool_and_the_route(
+    app: Litestar, read_log: Callable[[], list[dict[str, Any]]]
+) -> None:
+    def requests(route: str) -> float:
+        return (
+            REGISTRY.get_sample_value("http_requests_total", {"method": "POST", "route": route, "status": "200"}) or 0
+        )
+
+    before = requests("/mcp")
+    async with mcp_session(app) as session:
+        await problem(session, "list_workflow_versions", {"workflow_name": "none-such"}, "not-found")
+    completed = [line for line in read_log() if line["event"] == "request completed"]
+    assert [(line["route"], line.get("mcp_tool")) for line in completed] == [
+        ("/mcp", None),  # initialize
+        ("/mcp", None),  # notifications/initialized (202)
+        ("/mcp", "list_workflow_versions"),
+    ]
+    assert requests("/mcp") == before + 2
