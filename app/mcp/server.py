@@ -33,7 +33,7 @@ from app.http.body_checks import document_errors
 from app.http.edge import ACCESS_TOKEN_KEY
 from app.http.runtime import Runtime
 from app.lib import problems
-from app.lib.errors import DomainError, ValidationFailed, count_field_errors, problem_of
+from app.lib.errors import DomainError, InternalError, ValidationFailed, count_field_errors, problem_of
 from app.lib.metrics import MCP_TOOL_CALLS, MCP_TOOL_DURATION, register_field_names
 from app.lib.problems import problem_body
 from app.lib.request_context import add_log_fields
@@ -146,9 +146,9 @@ class McpEndpoint:
             result = _result(await self._run(spec, Call(ctx.lifespan_context, token), params.arguments or {}))
             outcome = "ok"
         except Exception as error:
-            if not isinstance(error, DomainError | TimeoutError):
-                logger.exception("tool %s failed", spec.name)
             problem = DeadlinePassed() if isinstance(error, TimeoutError) else problem_of(error)
+            if isinstance(problem, InternalError):  # its detail says nothing: the log says what
+                logger.exception("tool %s failed", spec.name)
             count_field_errors(problem.field_errors)
             result, outcome = _problem_result(self.problem_base_url, problem), problem.problem.slug
         MCP_TOOL_CALLS.labels(spec.name, outcome).inc()
