@@ -54,6 +54,11 @@ def explain(filters: SearchFilters, ranked: Ranked) -> list[Explanation]:
     ]
 
 
+def _json(value: object) -> str:
+    """A value as the agent sent it (``true``, ``"argocd"``, ``null``), not as Python prints it."""
+    return msgspec.json.encode(value).decode()
+
+
 def _number(value: float | Decimal) -> str:
     return f"{float(value):.6f}".rstrip("0").rstrip(".") or "0"
 
@@ -65,11 +70,10 @@ def _summary(result: SearchResult, previous: SearchResult | None) -> str:
         formula = f"min(1, ({BASE_SCORE} + {parts}) / {SCORE_SCALE})"
     else:
         formula = f"clamp(similarity {_number(result.similarity)} + {parts}, 0, 1)"
-    text = (
-        f"Rank {result.rank}: final score {_number(result.final_score)} = {formula}; "
-        f"{result.label_specificity} of {len(MANDATORY_LABELS)} mandatory labels matched exactly, "
-        f"the others through the workflow's '{WILDCARD}'."
-    )
+    exact, total = result.label_specificity, len(MANDATORY_LABELS)
+    others = f", the others through the workflow's '{WILDCARD}'" if exact < total else ""
+    text = f"Rank {result.rank}: final score {_number(result.final_score)} = {formula}; "
+    text += f"{exact} of {total} mandatory labels matched exactly{others}."
     if previous is not None and previous.final_score == result.final_score:
         if previous.label_specificity > result.label_specificity:
             text += f" Same score as rank {previous.rank}, placed after it for matching fewer labels exactly."
@@ -105,7 +109,7 @@ def _mandatory(label: str, requested: str, stored: LabelValue) -> Factor:
         LabelMatch.WILDCARD: f"matched through the workflow's '{WILDCARD}' (less specific)",
         None: "did not match",
     }[match]
-    return Factor(kind="label", name=label, effect=0.0, text=f"{label}: requested {requested!r}, {how}")
+    return Factor(kind="label", name=label, effect=0.0, text=f"{label}: requested {_json(requested)}, {how}")
 
 
 def _detected(requested: DetectedLabels, stored: DetectedLabels, scale: Decimal) -> list[Factor]:
@@ -121,7 +125,7 @@ def _detected(requested: DetectedLabels, stored: DetectedLabels, scale: Decimal)
             boost, penalty = detected_adjustment(DetectedLabels(**{rule.attribute: wanted}), stored)
             effect = (boost - penalty) / scale
             outcome = f"boost +{boost}" if boost else f"penalty -{penalty}" if penalty else "no effect"
-        text = f"{rule.wire_name}: requested {wanted!r}, workflow has {have!r}: {outcome}"
+        text = f"{rule.wire_name}: requested {_json(wanted)}, workflow has {_json(have)}: {outcome}"
         factors.append(Factor(kind="detected_label", name=rule.wire_name, effect=float(effect), text=text))
     return factors
 

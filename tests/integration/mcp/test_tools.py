@@ -71,11 +71,12 @@ async def test_search_answers_as_http_does_and_explains_each_rank(
     first, second = found["explanations"]
     assert (first["workflow_id"], first["rank"]) == (exact["workflow_id"], 1)
     texts = {factor["name"]: factor["text"] for factor in second["factors"]}
-    assert texts["severity"] == "severity: requested 'critical', matched through the workflow's '*' (less specific)"
-    assert texts["gitOpsManaged"] == "gitOpsManaged: requested True, workflow has None: penalty -0.10"
+    assert texts["severity"] == "severity: requested \"critical\", matched through the workflow's '*' (less specific)"
+    assert texts["gitOpsManaged"] == "gitOpsManaged: requested true, workflow has null: penalty -0.10"
     assert texts["team=payments"] == "custom label team=payments: matched through '*', boost +0.075"
     assert "final score 0.4975 = min(1, (5 + detected 0 + custom 0.075 - penalty 0.1) / 10)" in second["summary"]
-    assert "4 of 5 mandatory labels matched exactly" in second["summary"]
+    assert "4 of 5 mandatory labels matched exactly, the others through the workflow's '*'." in second["summary"]
+    assert first["summary"].endswith("5 of 5 mandatory labels matched exactly.")
     for result, explanation in zip(found["workflows"], found["explanations"], strict=True):
         # The factors add up to the score the search gave (below 1, no clamp here).
         assert sum(f["effect"] for f in explanation["factors"]) == pytest.approx(result["final_score"])
