@@ -214,3 +214,9 @@ async def test_the_request_log_names_the_tool_and_the_route(
         ("/mcp", "list_workflow_versions"),
     ]
     assert requests("/mcp") == before + 2
+
+
+async def test_the_endpoint_is_not_in_the_openapi_document(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    assert "/api/v1/workflows/search" in paths
+    assert not [path for path in paths if path.startswith("/mcp")]
