@@ -3,6 +3,8 @@ answers for the same request, and explains a search's ranking."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -220,3 +222,19 @@ async def test_the_endpoint_is_not_in_the_openapi_document(client: httpx.AsyncCl
     paths = (await client.get("/schema/openapi.json")).json()["paths"]
     assert "/api/v1/workflows/search" in paths
     assert not [path for path in paths if path.startswith("/mcp")]
+
+
+async def test_an_unexpected_failure_is_an_internal_error_that_says_nothing(
+    app: Litestar, monkeypatch: pytest.MonkeyPatch, read_log: Callable[[], list[dict[str, Any]]]
+) -> None:
+    async def fail(*_: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setitem(TOOLS, "get_workflow", dataclasses.replace(TOOLS["get_workflow"], run=fail))
+    async with mcp_session(app) as session:
+        body = await problem(
+            session, "get_workflow", {"workflow_id": "0" * 8 + "-0000-0000-0000-" + "0" * 12}, "internal-error"
+        )
+    assert body["detail"] == "the server could not complete the request"
+    (logged,) = [line for line in read_log() if line["event"] == "tool get_workflow failed"]
+    assert "secret internals" in json.dumps(logged["exception"])
