@@ -145,10 +145,13 @@ async def test_an_outcome_is_recorded_as_an_audit_event(app: Litestar, client: h
                              correlation_id="rr-mcp-2")  # fmt: skip
     async with mcp_session(app) as session:
         recorded = await answer(session, "record_remediation_outcome", event)
+    over_http = await client.post("/api/v1/audit/events", json=event)
+    assert over_http.status_code == 201
+    # The same answer but for the id the server gave each.
+    assert {**recorded, "event_id": None} == {**over_http.json(), "event_id": None}
     assert (recorded["status"], recorded["message"]) == ("created", "audit event stored")
-    (stored,) = (await client.get("/api/v1/audit/events", params={"correlation_id": "rr-mcp-2"})).json()["data"]
-    assert stored["event_id"] == recorded["event_id"]
-    assert stored["event_type"] == "aiagent.remediation.outcome"
+    stored = (await client.get("/api/v1/audit/events", params={"correlation_id": "rr-mcp-2"})).json()["data"]
+    assert {e["event_id"] for e in stored} == {recorded["event_id"], over_http.json()["event_id"]}
 
 
 async def test_an_unknown_tool_is_a_protocol_error(app: Litestar) -> None:
