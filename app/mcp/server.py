@@ -35,7 +35,7 @@ from app.http.runtime import Runtime
 from app.lib import problems
 from app.lib.errors import DomainError, InternalError, ValidationFailed, count_field_errors, problem_of
 from app.lib.metrics import MCP_TOOL_CALLS, MCP_TOOL_DURATION, register_field_names
-from app.lib.problems import problem_body
+from app.lib.problems import problem_body, send_problem
 from app.lib.request_context import add_log_fields
 from app.lib.validation import schema_field_names
 from app.mcp.tools import TOOLS, Call, ToolSpec
@@ -124,6 +124,14 @@ class McpEndpoint:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._manager is None:
             raise RuntimeError("the MCP endpoint is not running (outside the app's lifespan)")
+        # A declared size over the limit is refused here, as a problem like the API's 413; the
+        # SDK's own check (the same limit) is left for a body sent without its length.
+        declared = next((value for name, value in scope.get("headers", ()) if name == b"content-length"), b"0")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            detail = f"the request body is larger than {self.max_body_bytes} bytes"
+            body = problem_body(self.problem_base_url, problems.REQUEST_TOO_LARGE, detail, MCP_PATH)
+            await send_problem(send, body)
+            return
         await self._manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
 
     async def _list_tools(

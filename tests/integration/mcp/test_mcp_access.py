@@ -94,3 +94,13 @@ async def test_without_tokens_only_loopback_host_names_are_served(app: Litestar)
         assert (await http.post("/mcp", json=INITIALIZE, headers=ACCEPT)).status_code == 421
         origin = {**ACCEPT, "Origin": "http://rebound.example", "Host": "127.0.0.1:8080"}
         assert (await http.post("/mcp", json=INITIALIZE, headers=origin)).status_code == 403
+
+
+async def test_a_body_over_the_limit_is_a_413_problem(app: Litestar, settings: Settings) -> None:
+    transport = httpx2.ASGITransport(app=app)  # type: ignore[arg-type]
+    oversized = {**INITIALIZE, "padding": "x" * settings.max_request_body_bytes}
+    async with httpx2.AsyncClient(transport=transport, base_url=BASE) as http:
+        response = await http.post("/mcp", json=oversized, headers=ACCEPT)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/request-too-large")
