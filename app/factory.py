@@ -33,6 +33,7 @@ from app.lib.errors import exception_handlers
 from app.lib.lifecycle import Lifecycle
 from app.lib.metrics import POOL
 from app.lib.settings import Settings, load_settings
+from app.mcp.server import McpEndpoint, mount
 from app.remediation.controllers import RemediationAuditController
 from app.remediation.resync import keep_in_sync
 from app.remediation.vector_store import open_vector_store
@@ -112,12 +113,20 @@ def create_app(
     lifecycle = lifecycle or Lifecycle()
     tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
     embeddings = EmbeddingRuntime(settings.embedding_config())
+    mcp = McpEndpoint(
+        access_control=bool(tokens),
+        max_body_bytes=settings.max_request_body_bytes,
+        problem_base_url=settings.problem_base_url,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             try:
-                set_runtime(app, await open_runtime(settings, lifecycle, embeddings, encoder, stack))
+                runtime = await open_runtime(settings, lifecycle, embeddings, encoder, stack)
+                set_runtime(app, runtime)
+                # Entered last, left first: tool calls end before what they use is closed.
+                await stack.enter_async_context(mcp.running(runtime))
                 # What start-up built lives as long as the process: out of the collector's sight,
                 # a full collection does not walk it with the event loop stopped (issue #16).
                 gc.freeze()
@@ -136,6 +145,7 @@ def create_app(
             HealthController,
             MetricsController,
             ui_asset,
+            mount(mcp),
         ],
         dependencies=RUNTIME_DEPENDENCIES,
         before_request=check_request_body,

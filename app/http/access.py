@@ -24,6 +24,8 @@ from app.lib.problems import ProblemType
 
 AccessScope = Literal["read", "write", "admin"]
 OPEN_PREFIXES = ("/health", "/metrics", "/schema")
+# Where the agent tool interface is mounted (app.mcp).
+MCP_PATH = "/mcp"
 
 
 class AccessToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -75,10 +77,23 @@ def is_loopback(host: str) -> bool:
 
 
 def required_scope(method: str, path: str) -> AccessScope:
-    """Reads and searches need ``read``; everything that changes state needs ``write``."""
-    if method in {"GET", "HEAD", "OPTIONS"} or path.endswith("/search"):
+    """Reads and searches need ``read``; everything that changes state needs ``write``. The MCP
+    endpoint needs ``read`` to be reached at all; its one writing tool asks for ``write`` itself
+    (``scope_refusal``), since which tool a POST calls is in its body."""
+    if method in {"GET", "HEAD", "OPTIONS"} or path.endswith("/search") or _is_mcp(path):
         return "read"
     return "write"
+
+
+def _is_mcp(path: str) -> bool:
+    return path == MCP_PATH or path.startswith(f"{MCP_PATH}/")
+
+
+def scope_refusal(token: AccessToken, needed: AccessScope) -> tuple[ProblemType, str] | None:
+    """The 403 to answer when ``token`` does not grant ``needed`` (``admin`` grants everything)."""
+    if needed not in token.scopes and "admin" not in token.scopes:
+        return problems.FORBIDDEN, f"this token lacks the {needed!r} scope"
+    return None
 
 
 def known_token(tokens: tuple[AccessToken, ...], presented: str) -> AccessToken | None:
@@ -109,6 +124,4 @@ def authenticate(
     if token is None:
         detail = "a bearer token is required" if presented is None else "the bearer token is not known"
         return problems.UNAUTHORIZED, detail
-    if needed not in token.scopes and "admin" not in token.scopes:
-        return problems.FORBIDDEN, f"this token lacks the {needed!r} scope"
-    return token
+    return scope_refusal(token, needed) or token

@@ -11,6 +11,7 @@ from litestar import Request
 
 from app.lib.errors import InvalidRequest, ValidationFailed
 from app.lib.metrics import register_field_names
+from app.lib.settings import Settings
 from app.lib.validation import (
     MAX_BODY_DEPTH,
     allows_none,
@@ -92,17 +93,23 @@ async def _body_errors(request: Request[Any, Any, Any], body_type: Any) -> dict[
     # Counting brackets is one C pass: only a body with enough of them can be too deep to walk.
     if body.count(b"[") + body.count(b"{") > MAX_BODY_DEPTH and json_depth_exceeds(document, MAX_BODY_DEPTH):
         return _too_deep()
+    # JSON can only carry a NUL escaped, so a body without the escape needs no walk.
+    # app.http's Runtime, typed there: this edge module cannot import the wiring above it.
+    return document_errors(document, body_type, request.app.state.runtime.settings, may_hold_nul=b"\\u0000" in body)
+
+
+def document_errors(document: Any, body_type: Any, settings: Settings, *, may_hold_nul: bool = True) -> dict[str, str]:
+    """Every bad field of a decoded body, as a request body is checked (the MCP tools' arguments too,
+    so both name the same fields with the same messages); InvalidRequest when it is no JSON object."""
     problem = body_problem(document, body_type)
     if isinstance(problem, str):
         raise InvalidRequest(problem)
-    # JSON can only carry a NUL escaped, so a body without the escape needs no walk. A NUL is
-    # the more precise message for its field, so it replaces a schema error there.
-    if b"\\u0000" in body:
+    # A NUL is the more precise message for its field, so it replaces a schema error there.
+    if may_hold_nul:
         problem.update(dict.fromkeys(nul_character_paths(document), NUL_MESSAGE))
     if problem:
         # A valid body meets the rules in its service; a broken one hears of them here as well.
-        # app.http's Runtime, typed there: this edge module cannot import the wiring above it.
-        rule_errors = body_rule_errors(document, body_type, request.app.state.runtime.settings)
+        rule_errors = body_rule_errors(document, body_type, settings)
         problem.update({path: message for path, message in rule_errors.items() if path not in problem})
     return problem
 

@@ -33,7 +33,7 @@ from app.lib import problems
 from app.lib.deadlines import bound_deadline
 from app.lib.metrics import HTTP_DURATION, HTTP_REQUESTS, series
 from app.lib.problems import ProblemType, problem_body, send_problem
-from app.lib.request_context import current_request, route_of
+from app.lib.request_context import current_request, log_fields, route_of
 
 requests_logger = structlog.get_logger("app.requests")
 deadline_logger = logging.getLogger("app.http.deadlines")
@@ -101,7 +101,7 @@ class Edge:
             # The one wrapper of ``send``: the status for the metrics, whether the answer has begun
             # for the deadline, and the id header.
             if message["type"] == "http.response.start":
-                response.status = message["status"]
+                response.status = int(message["status"])  # Starlette apps (the MCP mount) send an HTTPStatus
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
             await send(message)
 
@@ -164,15 +164,16 @@ class Edge:
             errors = {"X-Request-Timeout": detail}
             await self._refuse(send, scope["path"], problems.VALIDATION_ERROR, detail, field_errors=errors)
             return
+        path = scope["path"]  # as sent: a mount (/mcp) rewrites the scope's to the rest of it
         try:
             async with asyncio.timeout(seconds) as deadline:
                 with bound_deadline(deadline):
                     await self.app(scope, receive, send)
         except TimeoutError:
-            deadline_logger.warning("request %s %s passed its %.3f s deadline", scope["method"], scope["path"], seconds)
+            deadline_logger.warning("request %s %s passed its %.3f s deadline", scope["method"], path, seconds)
             if response.status is None:  # nothing sent yet: the client can still be told why
                 detail = f"the request did not complete within its deadline of {seconds:g} s"
-                await self._refuse(send, scope["path"], problems.REQUEST_TIMEOUT, detail)
+                await self._refuse(send, path, problems.REQUEST_TIMEOUT, detail)
 
 
 def _record(scope: HTTPScope, method: str, status: int, seconds: float) -> None:
@@ -180,4 +181,4 @@ def _record(scope: HTTPScope, method: str, status: int, seconds: float) -> None:
     route = route_of(scope)
     series(HTTP_REQUESTS, method, route, str(status)).inc()
     series(HTTP_DURATION, method, route).observe(seconds)
-    requests_logger.info("request completed", status=status, duration_ms=round(seconds * 1000, 2))
+    requests_logger.info("request completed", status=status, duration_ms=round(seconds * 1000, 2), **log_fields(scope))

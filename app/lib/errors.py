@@ -66,6 +66,12 @@ class DatabaseUnavailable(ServiceUnavailable):
     headers: ClassVar[Mapping[str, str]] = {"Retry-After": "1"}
 
 
+class InternalError(DomainError):
+    """Only built by ``problem_of``: a handler never raises it, an unexpected error is one."""
+
+    problem = problems.INTERNAL_ERROR
+
+
 class StorageUnavailable(DomainError):
     """The database and the dead letter queue both failed: the write was not accepted."""
 
@@ -85,9 +91,30 @@ def problem_response(
     return Response(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
 
 
-def _domain_error(base_url: str, request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
-    for field, message in (exc.field_errors or {}).items():
+def count_field_errors(field_errors: Mapping[str, str] | None) -> None:
+    for field, message in (field_errors or {}).items():
         VALIDATION_FAILURES.labels(field_label(field), failure_reason(message)).inc()
+
+
+POOL_BUSY = "every database connection is busy; retry shortly"
+DATABASE_DOWN = "the database is unavailable; retry shortly"
+NOT_COMPLETED = "the server could not complete the request"
+
+
+def problem_of(exc: Exception) -> DomainError:
+    """What an error raised outside the router (an MCP tool call) answers, as the handlers below
+    answer it over HTTP; an unexpected error is the caller's to log."""
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return DatabaseUnavailable(POOL_BUSY)
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and is_outage(exc):
+        return DatabaseUnavailable(DATABASE_DOWN)
+    return InternalError(NOT_COMPLETED)
+
+
+def _domain_error(base_url: str, request: Request[Any, Any, Any], exc: DomainError) -> Response[Problem]:
+    count_field_errors(exc.field_errors)
     return problem_response(
         base_url, request, exc.problem, exc.detail, field_errors=exc.field_errors, headers=exc.headers
     )
@@ -107,7 +134,7 @@ def _http_error(base_url: str, request: Request[Any, Any, Any], exc: HTTPExcepti
     if exc.status_code >= 500 and exc.status_code != problems.SERVICE_UNAVAILABLE.status:
         # A framework fault (a dependency that cannot be resolved, say): logged, never detailed.
         logger.error("server error on %s", request.url.path, exc_info=exc)
-        return problem_response(base_url, request, problems.INTERNAL_ERROR, "the server could not complete the request")
+        return problem_response(base_url, request, problems.INTERNAL_ERROR, NOT_COMPLETED)
     return problem_response(base_url, request, problem, str(exc.detail), headers=exc.headers)
 
 
@@ -117,7 +144,7 @@ def _pool_exhausted(
     """Every connection stayed busy for the whole pool wait: a load peak, not a fault. The client
     may retry; audit writes never get here (they go to the dead letter queue)."""
     logger.warning("no database connection became free within the pool wait on %s", request.url.path)
-    return _retry_shortly(base_url, request, "every database connection is busy; retry shortly")
+    return _retry_shortly(base_url, request, POOL_BUSY)
 
 
 def _database_error(
@@ -128,7 +155,7 @@ def _database_error(
     if not is_outage(exc):
         return _unexpected_error(base_url, request, exc)
     logger.warning("database unavailable on %s %s (%s)", request.method, request.url.path, type(exc.orig).__name__)
-    return _retry_shortly(base_url, request, "the database is unavailable; retry shortly")
+    return _retry_shortly(base_url, request, DATABASE_DOWN)
 
 
 def _retry_shortly(base_url: str, request: Request[Any, Any, Any], detail: str) -> Response[Problem]:
@@ -138,7 +165,7 @@ def _retry_shortly(base_url: str, request: Request[Any, Any, Any], detail: str) 
 def _unexpected_error(base_url: str, request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     # The detail never carries the exception text: it may hold SQL or data.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(base_url, request, problems.INTERNAL_ERROR, "the server could not complete the request")
+    return problem_response(base_url, request, problems.INTERNAL_ERROR, NOT_COMPLETED)
 
 
 def exception_handlers(problem_base_url: str) -> Mapping[type[Exception], Callable[..., Any]]:
@@ -159,11 +186,14 @@ __all__ = [
     "DatabaseUnavailable",
     "DomainError",
     "ImmutableFieldViolation",
+    "InternalError",
     "InvalidRequest",
     "NotFound",
     "ServiceUnavailable",
     "StorageUnavailable",
     "ValidationFailed",
+    "count_field_errors",
     "exception_handlers",
+    "problem_of",
     "problem_response",
 ]

@@ -34,6 +34,7 @@ QUIET_LIBRARIES = (
     "httpcore",
     "filelock",
     "urllib3",
+    "mcp",  # the MCP transport's line per request ("Terminating session: None")
 )
 
 

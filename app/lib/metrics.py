@@ -43,6 +43,10 @@ AUDIT_LAG = Histogram(
     ["service"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0, 86400.0),
 )
+# tool: one of the tools app.mcp lists, else "unknown"; outcome: "ok", a problem slug (app.lib.problems)
+# or, for an unknown tool, "unknown-tool".
+MCP_TOOL_CALLS = Counter("mcp_tool_calls", "MCP tool calls by tool and outcome", ["tool", "outcome"])
+MCP_TOOL_DURATION = Histogram("mcp_tool_duration_seconds", "MCP tool call latency", ["tool"], buckets=FAST_BUCKETS)
 VALIDATION_FAILURES = Counter("validation_failures", "Rejected request fields", ["field", "reason"])
 
 

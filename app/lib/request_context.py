@@ -18,6 +18,20 @@ from litestar.types import Scope
 current_request: ContextVar[tuple[Scope, str, str] | None] = ContextVar("current_request", default=None)
 
 
+# The scope state key of the fields a handler adds to its request's ``request completed`` line
+# (the MCP endpoint names the tool called): the edge writes that line after the handler returns.
+LOG_FIELDS_KEY = "log_fields"
+
+
+def add_log_fields(scope: MutableMapping[str, Any], **fields: str) -> None:
+    scope.setdefault("state", {}).setdefault(LOG_FIELDS_KEY, {}).update(fields)
+
+
+def log_fields(scope: Scope) -> dict[str, str]:
+    fields: dict[str, str] = scope.get("state", {}).get(LOG_FIELDS_KEY, {})
+    return fields
+
+
 def route_of(scope: Scope) -> str:
     """The matched route template; ``unmatched`` before routing or when nothing matched (404)."""
     return str(scope.get("path_template") or "unmatched")

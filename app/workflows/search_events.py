@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
@@ -11,7 +12,21 @@ from app.audit.schemas import AuditEventRequest
 from app.workflows.schemas import SearchRequest, SearchResponse
 
 
-def search_completed_event(request: SearchRequest, response: SearchResponse, duration_ms: int) -> AuditEventRequest:
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who searched, as the event's ``actor_type`` and ``actor_id``."""
+
+    type: str
+    id: str
+
+
+# A search over the HTTP API: the service itself (its callers are not identified there).
+SERVICE_ACTOR = Actor("service", "workflow-search")
+
+
+def search_completed_event(
+    request: SearchRequest, response: SearchResponse, duration_ms: int, actor: Actor = SERVICE_ACTOR
+) -> AuditEventRequest:
     return AuditEventRequest(
         version="1.0",
         event_type="workflow.catalog.search_completed",
@@ -20,8 +35,8 @@ def search_completed_event(request: SearchRequest, response: SearchResponse, dur
         event_action="search_completed",
         event_outcome="success",
         correlation_id=request.remediation_id or str(uuid.uuid4()),
-        actor_type="service",
-        actor_id="workflow-search",
+        actor_type=actor.type,
+        actor_id=actor.id,
         resource_type="WorkflowCatalog",
         duration_ms=duration_ms,
         event_data={

@@ -9,6 +9,8 @@ the reference scorer), and records the search: its duration and result count as 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import msgspec
 
@@ -17,11 +19,19 @@ from app.lib.errors import ServiceUnavailable, ValidationFailed
 from app.lib.metrics import SEARCH_DURATION, SEARCH_RESULTS, series
 from app.workflows.repository import Row, SearchRepository
 from app.workflows.schemas import SearchRequest, SearchResponse, SearchResult
-from app.workflows.search_events import search_completed_event
+from app.workflows.search_events import SERVICE_ACTOR, Actor, search_completed_event
 from app.workflows.service import EmbeddingAccess, search_errors
-from search.labels import MANDATORY_LABELS, DetectedLabels, label_values
+from search.labels import MANDATORY_LABELS, DetectedLabels, LabelValue, label_values
 from search.query import SearchQuery
 from search.sql import label_search_parameters, semantic_search_parameters
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A search's answer, and the mandatory labels each result is stored with, in rank order."""
+
+    response: SearchResponse
+    labels: list[Mapping[str, LabelValue]]
 
 
 class WorkflowSearch:
@@ -30,16 +40,21 @@ class WorkflowSearch:
         self.embeddings = embeddings
         self.audit = audit
 
-    async def run(self, request: SearchRequest) -> SearchResponse:
+    async def run(self, request: SearchRequest, actor: Actor = SERVICE_ACTOR) -> SearchResponse:
+        return (await self.ranked(request, actor)).response
+
+    async def ranked(self, request: SearchRequest, actor: Actor = SERVICE_ACTOR) -> Ranked:
+        """The search, with each result's stored labels (for explaining its rank), measured and audited."""
         started = time.perf_counter()
-        response = await self.search(request)
+        ranked = await self.search(request)
+        response = ranked.response
         seconds = time.perf_counter() - started
         series(SEARCH_DURATION, request.mode).observe(seconds)
         series(SEARCH_RESULTS, request.mode).observe(len(response.workflows))
-        self.audit.record(search_completed_event(request, response, round(seconds * 1000)))
-        return response
+        self.audit.record(search_completed_event(request, response, round(seconds * 1000), actor))
+        return ranked
 
-    async def search(self, request: SearchRequest) -> SearchResponse:
+    async def search(self, request: SearchRequest) -> Ranked:
         filters = request.filters
         embedding = await self._query_embedding(request)
         query = SearchQuery(
@@ -62,9 +77,10 @@ class WorkflowSearch:
             rows = [row for row in rows if row["workflow_id"] is not None]
         results = [_search_result(row, rank, filters.signal_type) for rank, row in enumerate(rows, start=1)]
         total = int(rows[0]["total_results"]) if rows else 0
-        return SearchResponse(
+        response = SearchResponse(
             workflows=results, total_results=total, filters=filters, skipped_without_embedding=skipped
         )
+        return Ranked(response, [row["labels"] for row in rows])
 
     async def _query_embedding(self, request: SearchRequest) -> list[float] | None:
         """The request's vector (its own, or its text's), None in label mode; bad input is a 400."""
