@@ -64,6 +64,15 @@ class AuditEvent(AuditEventRequest, kw_only=True, omit_defaults=True):
     event_date: date
 
 
+class StoredAuditEvent(AuditEvent, kw_only=True, omit_defaults=True):
+    """An event as queried: with its place in its correlation's hash chain (docs/api.md)."""
+
+    chain_sequence: int | None = None
+    previous_event_hash: str | None = None
+    event_hash: str | None = None
+    hash_algorithm: str | None = None
+
+
 class AuditEventsPage(msgspec.Struct):
-    data: list[AuditEvent]
+    data: list[StoredAuditEvent]
     pagination: Pagination

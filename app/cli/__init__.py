@@ -120,6 +120,7 @@ def _print_config(settings: Settings, *, as_json: bool) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs it
 
+    from app.audit.chain import ChainKeyError, load_chain_key  # noqa: PLC0415
     from app.cli.server import GracefulServer  # noqa: PLC0415
     from app.factory import create_app  # noqa: PLC0415
     from app.http.access import AccessConfigError, is_loopback, load_tokens  # noqa: PLC0415
@@ -127,7 +128,8 @@ def _serve(settings: Settings) -> int:
 
     try:
         tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
-    except AccessConfigError as error:
+        load_chain_key(settings)  # checked before start-up: one line, not a lifespan traceback
+    except (AccessConfigError, ChainKeyError) as error:
         print(f"workflow-search: {error}", file=sys.stderr)
         return 2
     if not tokens and not is_loopback(settings.host):

@@ -24,6 +24,8 @@ from app.lib.problems import ProblemType
 
 AccessScope = Literal["read", "write", "admin"]
 OPEN_PREFIXES = ("/health", "/metrics", "/schema")
+# POSTs that only read: their body is a question, not a change.
+READING_POSTS = ("/search", "/verify-chain")
 
 
 class AccessToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -75,8 +77,8 @@ def is_loopback(host: str) -> bool:
 
 
 def required_scope(method: str, path: str) -> AccessScope:
-    """Reads and searches need ``read``; everything that changes state needs ``write``."""
-    if method in {"GET", "HEAD", "OPTIONS"} or path.endswith("/search"):
+    """Reads, searches and chain verification need ``read``; everything that changes state needs ``write``."""
+    if method in {"GET", "HEAD", "OPTIONS"} or path.endswith(READING_POSTS):
         return "read"
     return "write"
 

@@ -47,6 +47,10 @@ class ImmutableFieldViolation(DomainError):
     problem = problems.IMMUTABLE_FIELD_VIOLATION
 
 
+class MissingCorrelationId(DomainError):
+    problem = problems.MISSING_CORRELATION_ID
+
+
 class NotFound(DomainError):
     problem = problems.NOT_FOUND
 
@@ -150,6 +154,7 @@ __all__ = [
     "DomainError",
     "ImmutableFieldViolation",
     "InvalidRequest",
+    "MissingCorrelationId",
     "NotFound",
     "ServiceUnavailable",
     "StorageUnavailable",

@@ -27,7 +27,10 @@ EVENTS = "/api/v1/audit/events"
 
 
 def row(at: datetime) -> dict[str, Any]:
-    event = msgspec.convert(audit_event_body(event_timestamp=at.isoformat()), AuditEventRequest, strict=False)
+    # One correlation per month: appends to one correlation's hash chain wait for each other
+    # whatever their months, so isolation between months holds for different correlations.
+    body = audit_event_body(event_timestamp=at.isoformat(), correlation_id=f"rr-{at:%Y-%m}")
+    event = msgspec.convert(body, AuditEventRequest, strict=False)
     return stored_row(event, uuid.uuid4())
 
 
