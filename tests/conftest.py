@@ -126,8 +126,8 @@ async def truncate_all(app: Litestar) -> None:
     async with runtime_of(app).engine.begin() as connection:
         await connection.execute(
             text(
-                "TRUNCATE workflows, audit_events, audit_chain_heads, notification_audit, remediation_audits, "
-                "remediation_audit_vectors"
+                "TRUNCATE workflows, audit_events, audit_chain_heads, audit_legal_holds, notification_audit, "
+                "remediation_audits, remediation_audit_vectors"
             )
         )
 

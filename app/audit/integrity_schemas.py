@@ -26,3 +26,35 @@ class ChainVerification(msgspec.Struct, kw_only=True):
     tampered_events: list[UUID]
     verification_time: datetime
     message: str
+
+
+class LegalHoldRequest(msgspec.Struct, kw_only=True):
+    correlation_id: CorrelationId = None
+    reason: Reason = None
+
+
+class LegalHoldRelease(msgspec.Struct, kw_only=True):
+    reason: Reason = None
+
+
+class LegalHold(msgspec.Struct, kw_only=True):
+    """A hold as placed (and as listed: ``events_affected`` is what it holds now)."""
+
+    correlation_id: str
+    events_affected: int
+    placed_by: str
+    placed_at: datetime
+    reason: str
+
+
+class LegalHoldReleased(msgspec.Struct, kw_only=True):
+    correlation_id: str
+    events_affected: int
+    released_by: str
+    released_at: datetime
+    reason: str
+
+
+class LegalHolds(msgspec.Struct, kw_only=True):
+    legal_holds: list[LegalHold]
+    total: int

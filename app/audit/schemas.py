@@ -14,6 +14,8 @@ EventCategory = Literal[
     "gateway", "notification", "analysis", "signalprocessing", "workflow", "execution", "orchestration",
     # extensions (api.md): the services of the seeds' ADR-034 catalog that the reference enum misses
     "aiagent", "workflowexecution", "webhook", "effectiveness", "datastorage",
+    # extension: the trail's own events (audit.legal_hold.placed, .released)
+    "audit",
 ]  # fmt: skip
 EventOutcome = Literal["success", "failure", "pending"]
 

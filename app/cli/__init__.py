@@ -123,8 +123,9 @@ def _serve(settings: Settings) -> int:
     from app.audit.chain import ChainKeyError, load_chain_key  # noqa: PLC0415
     from app.cli.server import GracefulServer  # noqa: PLC0415
     from app.factory import create_app  # noqa: PLC0415
-    from app.http.access import AccessConfigError, is_loopback, load_tokens  # noqa: PLC0415
+    from app.http.access import AccessConfigError, load_tokens  # noqa: PLC0415
     from app.lib.lifecycle import Lifecycle  # noqa: PLC0415
+    from app.lib.request_context import is_loopback  # noqa: PLC0415
 
     try:
         tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -65,15 +64,6 @@ def new_token(name: str, scopes: frozenset[AccessScope]) -> tuple[str, AccessTok
     """A fresh random token (shown once) and the entry that configures it."""
     token = secrets.token_urlsafe(32)
     return token, AccessToken(name=name, sha256=digest(token), scopes=scopes)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def required_scope(method: str, path: str) -> AccessScope:

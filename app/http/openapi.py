@@ -55,6 +55,8 @@ OPERATION_SPECIFIC: dict[str, tuple[int, ...]] = {
     "updateWorkflow": (404,),
     "disableWorkflow": (404,),
     "listWorkflowVersions": (404,),
+    "placeLegalHold": (409,),
+    "releaseLegalHold": (404,),
 }
 # Probes answer 503 in their own (reference) shape, not as problems.
 PROBES_THAT_FAIL = ("/health", "/health/ready")

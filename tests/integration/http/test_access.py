@@ -81,6 +81,20 @@ async def test_write_scope_writes_audit_events_but_does_not_read(http: httpx.Asy
     problem(await http.get("/api/v1/audit/events", headers=as_(WRITER)), 403, "forbidden")
 
 
+async def test_legal_holds_need_write_name_their_token_and_chains_verify_with_read(http: httpx.AsyncClient) -> None:
+    hold = {"correlation_id": "rr-2026-001", "reason": "litigation"}
+    problem(await http.post("/api/v1/audit/legal-hold", json=hold, headers=as_(READER)), 403, "forbidden")
+    placed = await http.post("/api/v1/audit/legal-hold", json=hold, headers=as_(WRITER))
+    assert (placed.status_code, placed.json()["placed_by"]) == (200, "audit-writer")
+    assert (await http.get("/api/v1/audit/legal-hold", headers=as_(READER))).json()["total"] == 1
+    release = "/api/v1/audit/legal-hold/rr-2026-001?reason=closed"
+    problem(await http.delete(release, headers=as_(READER)), 403, "forbidden")
+    released = await http.delete(release, headers=as_(ADMIN))
+    assert (released.status_code, released.json()["released_by"]) == (200, "operator")
+    verified = await http.post("/api/v1/audit/verify-chain", json=hold, headers=as_(READER))
+    assert (verified.status_code, verified.json()["is_valid"]) == (200, True)
+
+
 async def test_admin_scope_may_do_everything(http: httpx.AsyncClient) -> None:
     assert (await http.post("/api/v1/workflows", json=workflow_body(), headers=as_(ADMIN))).status_code == 201
     assert (await http.get("/api/v1/workflows", headers=as_(ADMIN))).json()["total"] == 1
