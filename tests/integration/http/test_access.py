@@ -143,6 +143,13 @@ def test_serve_refuses_malformed_tokens_naming_the_variable() -> None:
     assert result.stderr.startswith("workflow-search: WORKFLOW_SEARCH_AUTH_TOKENS: ")
 
 
+def test_serve_refuses_a_short_chain_key_naming_the_variable_not_the_key() -> None:
+    result = _serve({"WORKFLOW_SEARCH_AUDIT_CHAIN_HMAC_KEY": "too-short-secret"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("workflow-search: WORKFLOW_SEARCH_AUDIT_CHAIN_HMAC_KEY: ")
+    assert "too-short-secret" not in result.stderr
+
+
 def test_token_new_prints_a_token_and_its_digest_entry() -> None:
     result = subprocess.run(
         [*SCRIPT, "token", "new", "--name", "agent", "--scopes", "read,write"],
