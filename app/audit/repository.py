@@ -114,7 +114,9 @@ class AuditRepository:
             )
 
     async def stored_keys(self, rows: Sequence[Mapping[str, Any]]) -> set[UUID]:
-        """Which of these rows are stored already, by their key (each lookup pruned to its partition)."""
+        """Which of these rows are stored already, by their key (each lookup pruned to its partition,
+        planned afresh: a generic plan would lock every partition first, see ``page``)."""
+        await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         found: set[UUID] = set()
         for day in {row["event_date"] for row in rows}:
             ids = [row["event_id"] for row in rows if row["event_date"] == day]

@@ -10,8 +10,10 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.audit.canonical import ChainHasher, canonical_json, lock_key
+from app.audit.canonical import ChainHasher, canonical_document, canonical_json, lock_key, reference_canonical_json
 from app.audit.chain import ChainKeyError, load_chain_key
 from app.lib.settings import Settings
 
@@ -72,12 +74,33 @@ def test_the_key_comes_from_the_setting_or_its_file_and_is_never_shown(tmp_path:
     assert load_chain_key(Settings(audit_chain_hmac_key=secret)) == secret.encode()
     assert load_chain_key(Settings()) is None
     assert Settings(audit_chain_hmac_key=secret).effective()["WORKFLOW_SEARCH_AUDIT_CHAIN_HMAC_KEY"] == "***"
-    for settings in (
+    for refused_settings in (
         Settings(audit_chain_hmac_key=secret, audit_chain_hmac_key_file=str(key_file)),
         Settings(audit_chain_hmac_key="short"),
         Settings(audit_chain_hmac_key_file=str(tmp_path / "absent")),
     ):
         with pytest.raises(ChainKeyError) as refused:
-            load_chain_key(settings)
+            load_chain_key(refused_settings)
         assert secret not in str(refused.value)
         assert "short" not in str(refused.value)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=("Cs",))),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(st.characters(exclude_categories=("Cs",)), max_size=5), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400)
+@given(event_data=st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=5), actor=st.none() | st.text())
+def test_the_fast_canonical_form_equals_its_definition(event_data: dict[str, Any], actor: str | None) -> None:
+    row = {**ROW, "event_data": event_data, "actor_id": actor}
+    assert canonical_json(row) == reference_canonical_json(canonical_document(row))
