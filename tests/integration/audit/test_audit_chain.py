@@ -129,7 +129,17 @@ async def test_32_concurrent_writers_leave_one_linear_chain(client: httpx.AsyncC
         response = await client.post(EVENTS, json=event(correlation_id=correlation, event_data={"w": writer}))
         return response.status_code  # a single event: group commit
 
+    async def verify_meanwhile() -> list[dict[str, Any]]:
+        answers = []
+        for _ in range(8):  # each in one snapshot: a chain mid-append is a valid, shorter chain
+            answers.append(await verify(client, correlation))
+            await asyncio.sleep(0.01)
+        return answers
+
+    checking = asyncio.create_task(verify_meanwhile())
     assert await asyncio.gather(*(write(writer) for writer in range(32))) == [201] * 32
+    meanwhile = await checking
+    assert [(a["is_valid"], a["tampered_events"]) for a in meanwhile] == [(True, [])] * 8, meanwhile
     rows = await chain_rows(app, correlation)
     assert len(rows) == 16 + 16 * 3
     assert_linear(rows)
