@@ -53,6 +53,9 @@ audit_chain_heads = Table(
     Column("event_id", PgUUID(as_uuid=True), nullable=False),
     Column("event_hash", String(64), nullable=False),
     Column("chain_sequence", BigInteger, nullable=False),
+    # Retention (0008): the newest event removed from the chain's start, where verification begins.
+    Column("pruned_through_sequence", BigInteger, nullable=False, server_default="0"),
+    Column("pruned_through_hash", String(64)),
 )
 
 CHAIN_COLUMNS = ("chain_sequence", "previous_event_hash", "event_hash", "hash_algorithm")

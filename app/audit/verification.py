@@ -44,9 +44,15 @@ class ChainVerifier:
         if not correlation_id:
             raise MissingCorrelationId("correlation_id is required and must not be empty")
         await self.repository.one_snapshot()  # the rows and the head as of one moment, even mid-append
-        rows = await self.repository.chain_of(correlation_id)
         head = await self.repository.chain_head(correlation_id)
-        tally = self._check(rows)
+        pruned = 0 if head is None else head["pruned_through_sequence"]
+        # Retention removed the chain's oldest events up to the mark: the rest starts after it.
+        rows = [
+            row
+            for row in await self.repository.chain_of(correlation_id)
+            if row["chain_sequence"] is None or row["chain_sequence"] > pruned
+        ]
+        tally = self._check(rows, None if head is None or not pruned else head["pruned_through_hash"], pruned + 1)
         chained = [row for row in rows if row["hash_algorithm"] is not None]
         tail_broken, missing = _tail(chained, head)
         if missing is not None and missing not in tally.tampered:
@@ -59,13 +65,12 @@ class ChainVerifier:
             verified_events=tally.verified,
             tampered_events=tally.tampered,
             verification_time=self.clock(),
-            message=_message(len(rows), tally, tail_broken),
+            message=_message(len(rows), tally, tail_broken, pruned),
         )
 
-    def _check(self, rows: list[dict[str, Any]]) -> _Tally:
+    def _check(self, rows: list[dict[str, Any]], before: str | None, sequence: int) -> _Tally:
+        """``before``: the event hash of the chained event before the first (None: it is the first)."""
         tally = _Tally()
-        before: str | None = None  # the event hash of the chained event before this one
-        sequence = 1
         for row in rows:
             algorithm = row["hash_algorithm"]
             if algorithm is None:  # stored before the chain existed, or with it turned off
@@ -89,6 +94,8 @@ def _tail(chained: list[dict[str, Any]], head: dict[str, Any] | None) -> tuple[b
     last = chained[-1] if chained else None
     if head is None:
         return last is not None, None
+    if last is None and head["chain_sequence"] == head["pruned_through_sequence"]:
+        return False, None  # every event was removed by retention
     if last is not None and (last["event_hash"], last["chain_sequence"]) == (
         head["event_hash"],
         head["chain_sequence"],
@@ -98,9 +105,10 @@ def _tail(chained: list[dict[str, Any]], head: dict[str, Any] | None) -> tuple[b
     return True, event_id
 
 
-def _message(total: int, tally: _Tally, tail_missing: bool) -> str:
+def _message(total: int, tally: _Tally, tail_missing: bool, pruned: int) -> str:
+    removed = f"; its oldest {pruned} events were removed by retention" if pruned else ""
     if total == 0 and not tail_missing:
-        return "no events are stored for this correlation"
+        return "no events are stored for this correlation" + removed
     parts = []
     if tally.tampered:
         parts.append(f"{len(tally.tampered)} events fail verification (altered, removed or out of chain)")
@@ -111,5 +119,5 @@ def _message(total: int, tally: _Tally, tail_missing: bool) -> str:
     if tally.unverifiable:
         parts.append(f"{tally.unverifiable} events are HMAC-signed and no key is configured")
     if not parts:
-        return f"chain intact: {tally.verified} of {total} events verified"
-    return f"{tally.verified} of {total} events verified; " + "; ".join(parts)
+        return f"chain intact: {tally.verified} of {total} events verified" + removed
+    return f"{tally.verified} of {total} events verified; " + "; ".join(parts) + removed
