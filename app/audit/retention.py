@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -23,11 +23,10 @@ import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit.canonical import lock_key
+from app.audit.partitions import ACCEPTANCE_WINDOW, month_end
 from app.audit.repository import AuditRepository
 from app.audit.retention_repository import RetentionRepository
 
-# A month may be dropped once its last day is older than the oldest event still accepted.
-ACCEPTANCE_WINDOW = timedelta(days=8)
 DEFAULT_BATCH_SIZE = 1000
 
 
@@ -42,10 +41,9 @@ class RetentionReport(msgspec.Struct, kw_only=True):
     chains_pruned: int
 
 
-def month_end(partition: str) -> date:
+def partition_end(partition: str) -> date:
     """The day after the last day of ``audit_events_yYYYYmMM``."""
-    year, month = int(partition[-7:-3]), int(partition[-2:])
-    return date(year + month // 12, month % 12 + 1, 1)
+    return month_end(date(int(partition[-7:-3]), int(partition[-2:]), 1))
 
 
 def _marks(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -79,7 +77,7 @@ class Retention:
             whole = [
                 name
                 for name, rows in sorted(by_partition.items())
-                if month_end(name) <= today - ACCEPTANCE_WINDOW and await repository.count(name) == len(rows)
+                if partition_end(name) <= today - ACCEPTANCE_WINDOW and await repository.count(name) == len(rows)
             ]
             await connection.rollback()
         report = RetentionReport(

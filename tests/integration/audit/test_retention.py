@@ -165,3 +165,14 @@ async def test_a_hold_placed_after_the_plan_still_keeps_its_events(
     assert await count(app, "SELECT count(*) FROM audit_events_y2025m03") == 3
     answer = (await client.post(VERIFY, json={"correlation_id": trail["mixed"]})).json()
     assert (answer["is_valid"], answer["total_events"]) == (True, 4), answer  # nothing marked pruned either
+
+
+async def test_a_month_retention_may_drop_is_made_again_when_an_event_of_it_arrives(app: Litestar) -> None:
+    """The keeper does not remember months older than the acceptance window: retention may
+    drop them, and a late replay into one must find it made again."""
+    keeper = PartitionKeeper(runtime_of(app).engine)
+    for _ in range(2):
+        await keeper.ensure([date(2025, 5, 10)])
+        assert await count(app, "SELECT count(*) FROM pg_class WHERE relname = 'audit_events_y2025m05'") == 1
+        async with runtime_of(app).engine.begin() as connection:
+            await connection.execute(text("DROP TABLE audit_events_y2025m05"))
