@@ -11,8 +11,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
+from app.audit.chain import chain_from_settings
 from app.audit.controllers import AuditEventController
 from app.audit.group_commit import GroupCommitter
+from app.audit.integrity_controllers import AuditIntegrityController
 from app.audit.notification_controllers import NotificationAuditController
 from app.audit.partitions import PartitionKeeper
 from app.audit.replay import AuditReplayer
@@ -66,13 +68,14 @@ async def open_runtime(
     await embeddings.check_dimension(engine)
 
     partitions = PartitionKeeper(engine)
+    chain = chain_from_settings(settings)
     await partitions.ensure_ahead()
     stack.push_async_callback(
         cancel_and_wait, asyncio.create_task(partitions.keep_ahead(), name="audit-partition-upkeep")
     )
-    dead_letters = await DeadLetterRuntime.open(settings, AuditReplayer(engine, partitions))
+    dead_letters = await DeadLetterRuntime.open(settings, AuditReplayer(engine, partitions, chain))
     stack.push_async_callback(dead_letters.close)
-    group_commit = GroupCommitter(engine, partitions, commit_timeout=settings.audit_write_timeout_seconds)
+    group_commit = GroupCommitter(engine, partitions, commit_timeout=settings.audit_write_timeout_seconds, chain=chain)
     stack.push_async_callback(group_commit.close)
     audit_writer = AuditWriter(engine, partitions, group_commit, dead_letters.fallback)
 
@@ -140,6 +143,7 @@ def create_app(
         route_handlers=[
             WorkflowController,
             AuditEventController,
+            AuditIntegrityController,
             NotificationAuditController,
             RemediationAuditController,
             HealthController,

@@ -125,7 +125,10 @@ async def truncate_all(app: Litestar) -> None:
     await runtime_of(app).search_audit.flush()
     async with runtime_of(app).engine.begin() as connection:
         await connection.execute(
-            text("TRUNCATE workflows, audit_events, notification_audit, remediation_audits, remediation_audit_vectors")
+            text(
+                "TRUNCATE workflows, audit_events, audit_chain_heads, audit_legal_holds, notification_audit, "
+                "remediation_audits, remediation_audit_vectors"
+            )
         )
 
 

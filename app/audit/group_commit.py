@@ -10,7 +10,8 @@ committer), so a partition that is locked or failing delays or queues only its o
 
 The commit point is the moment the group's COMMIT is sent. A caller cancelled (its deadline,
 its step budget, its client gone) before it is left out: a group not yet started skips it, and a
-group that already inserted its row deletes it again before committing. A caller cancelled after
+group that already inserted its row rolls back and inserts the rest again (deleting the row
+instead would break the hash chain of the rows linked after it). A caller cancelled after
 it waits for the COMMIT (``app.lib.deadlines.past_commit_point``), so its answer says what was
 stored. Between the last check for callers gone and the COMMIT there is no await, so no caller
 can leave unseen.
@@ -24,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.audit.chain import ChainAppender
 from app.audit.partitions import PartitionKeeper
-from app.audit.repository import AuditRepository
 from app.lib.database_errors import is_outage
 from app.lib.deadlines import past_commit_point
 
@@ -57,8 +58,10 @@ class GroupCommitter:
         commit_timeout: float,
         max_group: int = 256,
         max_wait: float = 0.002,
+        chain: ChainAppender | None = None,
     ) -> None:
         self.engine = engine
+        self.chain = chain or ChainAppender()
         self.commit_timeout = commit_timeout  # a stuck group must not hold up the groups behind it
         self.partitions = partitions
         self.max_group = max_group
@@ -105,9 +108,14 @@ class GroupCommitter:
                 await self.partitions.ensure(pending.row["event_date"] for pending in group)
                 async with self.engine.connect() as connection:
                     await connection.begin()
-                    await AuditRepository(connection).insert_many([pending.row for pending in group])
-                    await _leave_out_the_gone(connection, group)
-                    for pending in group:
+                    while True:
+                        staying = [pending for pending in group if not pending.future.done()]
+                        await self.chain.append(connection, [pending.row for pending in staying])
+                        if all(not pending.future.done() for pending in staying):
+                            break  # no await from this check to the COMMIT: nobody leaves unseen
+                        await connection.rollback()  # somebody left after the INSERT: without them
+                        await connection.begin()
+                    for pending in staying:
                         pending.committing = True
                     await connection.commit()
         except Exception as error:  # noqa: BLE001 - whatever failed, each caller learns its own outcome
@@ -135,15 +143,6 @@ class GroupCommitter:
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-
-
-async def _leave_out_the_gone(connection: AsyncConnection, group: Sequence[Pending]) -> None:
-    """Delete the rows whose callers gave up, until none is left to delete (each DELETE is an
-    await, during which another caller may leave)."""
-    deleted: set[int] = set()
-    while gone := [pending for pending in group if pending.future.done() and id(pending) not in deleted]:
-        await AuditRepository(connection).delete_rows([pending.row for pending in gone])
-        deleted.update(id(pending) for pending in gone)
 
 
 def _settle(group: Sequence[Pending], error: Exception | None) -> None:

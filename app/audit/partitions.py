@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,10 +15,18 @@ logger = logging.getLogger(__name__)
 MONTHS_AHEAD = 3
 UPKEEP_INTERVAL_SECONDS = 6 * 3600
 DDL_TIMEOUT_SECONDS = 10.0
+# No event accepted now falls in a month that ended longer ago than this (events are at most
+# 7 days old): such a month may be dropped by retention (app.audit.retention).
+ACCEPTANCE_WINDOW = timedelta(days=8)
 
 
 def month_start(day: date) -> date:
     return day.replace(day=1)
+
+
+def month_end(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def months_around(today: date, behind: int = 1, ahead: int = MONTHS_AHEAD) -> list[date]:
@@ -44,7 +52,8 @@ class PartitionKeeper:
             for month in sorted(missing - self._known):
                 async with self.engine.begin() as connection:
                     await connection.execute(text("SELECT ensure_audit_events_partition(:day)"), {"day": month})
-                self._known.add(month)
+                if month_end(month) > datetime.now(UTC).date() - ACCEPTANCE_WINDOW:
+                    self._known.add(month)  # an older month may be dropped meanwhile: asked again each time
 
     async def ensure_ahead(self) -> None:
         await self.ensure(months_around(datetime.now(UTC).date()))

@@ -1,7 +1,9 @@
 """The audit payloads of the dead letter queue, and their replay: stored once however often replayed.
 
 Queued audit events keep the ``event_id`` they were given when accepted, so a replay of a write
-that did commit after all (its answer was lost) finds the row and adds nothing. A notification
+that did commit after all (its answer was lost) finds the row and adds nothing. The queue holds
+events without their chain fields: a replayed event is linked when it is stored, after whatever
+its correlation stored in between. A notification
 audit is matched on its unique ``notification_id``: the same record already stored is success;
 a different one under that id is a conflict no retry can fix, so it goes to the dead letters.
 """
@@ -14,10 +16,10 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.audit.chain import ChainAppender
 from app.audit.notification_repository import NotificationAuditRepository
 from app.audit.notification_schemas import NotificationAudit
 from app.audit.partitions import PartitionKeeper
-from app.audit.repository import AuditRepository
 from app.audit.schemas import AuditEvent
 from app.dlq.queue import QueuedRecord, ReplayRejected
 
@@ -39,9 +41,10 @@ def notification_payload(notification: NotificationAudit) -> bytes:
 class AuditReplayer:
     """The dead letter queue's replayer for audit events and notifications (``app.dlq.queue.Replayer``)."""
 
-    def __init__(self, engine: AsyncEngine, partitions: PartitionKeeper) -> None:
+    def __init__(self, engine: AsyncEngine, partitions: PartitionKeeper, chain: ChainAppender | None = None) -> None:
         self.engine = engine
         self.partitions = partitions
+        self.chain = chain or ChainAppender()
 
     async def replay(self, record: QueuedRecord) -> None:
         if record.stream == "events":
@@ -57,8 +60,9 @@ class AuditReplayer:
         # Replayed as accepted: the age limit applied when it was accepted, not hours later.
         rows = [msgspec.structs.asdict(event) for event in queued.events]
         await self.partitions.ensure(row["event_date"] for row in rows)
+        # Chained after whatever its correlation stored meanwhile; what did commit is skipped.
         async with self.engine.begin() as connection:
-            await AuditRepository(connection).insert_once(rows)
+            await self.chain.append(connection, rows, skip_stored=True)
 
     async def _notification(self, payload: bytes) -> None:
         try:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, MetaData, String, Table, delete, func, select, text
+from sqlalchemy import BigInteger, Column, Date, DateTime, MetaData, String, Table, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID  # noqa: N811 - the dialect's own name
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -38,7 +38,27 @@ audit_events = Table(
     Column("severity", String(50)),
     Column("duration_ms", BigInteger),
     Column("event_data", JSONB, nullable=False),
+    # The hash chain (migrations/versions/0006; app.audit.chain): null on rows stored before it.
+    Column("chain_sequence", BigInteger),
+    Column("previous_event_hash", String(64)),
+    Column("event_hash", String(64)),
+    Column("hash_algorithm", String(20)),
 )
+
+# The newest event of each correlation's chain: what the next event links to.
+audit_chain_heads = Table(
+    "audit_chain_heads",
+    metadata,
+    Column("correlation_id", String(255), primary_key=True),
+    Column("event_id", PgUUID(as_uuid=True), nullable=False),
+    Column("event_hash", String(64), nullable=False),
+    Column("chain_sequence", BigInteger, nullable=False),
+    # Retention (0008): the newest event removed from the chain's start, where verification begins.
+    Column("pruned_through_sequence", BigInteger, nullable=False, server_default="0"),
+    Column("pruned_through_hash", String(64)),
+)
+
+CHAIN_COLUMNS = ("chain_sequence", "previous_event_hash", "event_hash", "hash_algorithm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +82,67 @@ class AuditRepository:
         if rows:
             await self.session.execute(insert(audit_events), list(rows))
 
-    async def delete_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Delete these rows again (in the caller's transaction, before it commits)."""
-        ids = [row["event_id"] for row in rows]
-        days = {row["event_date"] for row in rows}  # prunes to their partitions
-        await self.session.execute(
-            delete(audit_events).where(audit_events.c.event_id.in_(ids), audit_events.c.event_date.in_(days))
-        )
-
     async def insert_once(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Like ``insert_many``, skipping events already stored (a replay of a write that did commit)."""
         if rows:
             await self.session.execute(insert(audit_events).on_conflict_do_nothing(), list(rows))
+
+    async def one_snapshot(self) -> None:
+        """Every later read of this transaction sees the same committed state (its first statement)."""
+        await self.session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+
+    async def lock_chains(self, keys: Sequence[int]) -> None:
+        """Transaction-scoped advisory locks on these chains, taken in the order given (sorted
+        by every caller, so two transactions never wait on each other in a cycle)."""
+        await self.session.execute(
+            text("SELECT count(pg_advisory_xact_lock(key)) FROM unnest(CAST(:keys AS bigint[])) AS key"),
+            {"keys": list(keys)},
+        )
+
+    async def chain_heads(self, correlation_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        result = await self.session.execute(
+            select(audit_chain_heads).where(audit_chain_heads.c.correlation_id.in_(list(correlation_ids)))
+        )
+        return {row["correlation_id"]: dict(row) for row in result.mappings()}
+
+    async def chain_head(self, correlation_id: str) -> dict[str, Any] | None:
+        return (await self.chain_heads([correlation_id])).get(correlation_id)
+
+    async def move_chain_heads(self, heads: Sequence[Mapping[str, Any]]) -> None:
+        if heads:
+            statement = insert(audit_chain_heads)
+            update = {name: statement.excluded[name] for name in ("event_id", "event_hash", "chain_sequence")}
+            await self.session.execute(
+                statement.on_conflict_do_update(index_elements=["correlation_id"], set_=update), list(heads)
+            )
+
+    async def stored_keys(self, rows: Sequence[Mapping[str, Any]]) -> set[UUID]:
+        """Which of these rows are stored already, by their key (each lookup pruned to its partition,
+        planned afresh: a generic plan would lock every partition first, see ``page``)."""
+        await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        found: set[UUID] = set()
+        for day in {row["event_date"] for row in rows}:
+            ids = [row["event_id"] for row in rows if row["event_date"] == day]
+            result = await self.session.execute(
+                select(audit_events.c.event_id).where(
+                    audit_events.c.event_date == day, audit_events.c.event_id.in_(ids)
+                )
+            )
+            found.update(result.scalars())
+        return found
+
+    async def chain_of(self, correlation_id: str) -> list[dict[str, Any]]:
+        """Every event of a correlation in chain order (unchained ones, older, first)."""
+        result = await self.session.execute(
+            select(audit_events)
+            .where(audit_events.c.correlation_id == correlation_id)
+            .order_by(
+                audit_events.c.chain_sequence.asc().nulls_first(),
+                audit_events.c.event_timestamp,
+                audit_events.c.event_id,
+            )
+        )
+        return [{str(key): value for key, value in row.items()} for row in result.mappings()]
 
     async def existing_ids(self, event_ids: Sequence[UUID]) -> set[UUID]:
         if not event_ids:

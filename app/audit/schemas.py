@@ -14,6 +14,8 @@ EventCategory = Literal[
     "gateway", "notification", "analysis", "signalprocessing", "workflow", "execution", "orchestration",
     # extensions (api.md): the services of the seeds' ADR-034 catalog that the reference enum misses
     "aiagent", "workflowexecution", "webhook", "effectiveness", "datastorage",
+    # extension: the trail's own events (audit.legal_hold.placed, .released)
+    "audit",
 ]  # fmt: skip
 EventOutcome = Literal["success", "failure", "pending"]
 
@@ -64,6 +66,15 @@ class AuditEvent(AuditEventRequest, kw_only=True, omit_defaults=True):
     event_date: date
 
 
+class StoredAuditEvent(AuditEvent, kw_only=True, omit_defaults=True):
+    """An event as queried: with its place in its correlation's hash chain (docs/api.md)."""
+
+    chain_sequence: int | None = None
+    previous_event_hash: str | None = None
+    event_hash: str | None = None
+    hash_algorithm: str | None = None
+
+
 class AuditEventsPage(msgspec.Struct):
-    data: list[AuditEvent]
+    data: list[StoredAuditEvent]
     pagination: Pagination

@@ -11,12 +11,12 @@ import msgspec
 
 from app.audit.repository import AuditQuery, AuditRepository
 from app.audit.schemas import (
-    AuditEvent,
     AuditEventRequest,
     AuditEventResponse,
     AuditEventsPage,
     BatchAuditEventResponse,
     ResponseStatus,
+    StoredAuditEvent,
 )
 from app.audit.writer import AuditWriter
 from app.dlq.fallback import WriteStatus
@@ -125,7 +125,7 @@ class AuditReader:
 
     async def page(self, query: AuditQuery) -> AuditEventsPage:
         rows, total = await self.repository.page(query)
-        events = [msgspec.convert(row, AuditEvent) for row in rows]
+        events = [msgspec.convert(row, StoredAuditEvent) for row in rows]
         has_more = query.offset + len(events) < total
         return AuditEventsPage(
             data=events, pagination=Pagination(limit=query.limit, offset=query.offset, total=total, has_more=has_more)

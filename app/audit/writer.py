@@ -46,6 +46,7 @@ class AuditWriter:
         self.engine = engine
         self.partitions = partitions
         self.group_commit = group_commit
+        self.chain = group_commit.chain  # one hash chain configuration for every write path
         self.fallback = fallback
 
     async def stored_ids(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID] | None:
@@ -67,7 +68,7 @@ class AuditWriter:
                 await self.group_commit.write(rows[0])
                 return
             await self.partitions.ensure(row["event_date"] for row in rows)
-            await self._in_transaction(lambda connection: AuditRepository(connection).insert_many(rows))
+            await self._in_transaction(lambda connection: self.chain.append(connection, rows))
 
         categories = [row["event_category"] for row in rows]
         started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""``workflow-search``: serve, migrate, seed, backfill, dlq and config; flags win over the environment."""
+"""``workflow-search``: serve, migrate, seed, backfill, dlq, retention and config; flags win over the environment."""
 
 from __future__ import annotations
 
@@ -55,7 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--dead-letter", action="store_true", help="first send the dead letters back to the queue")
     replay.add_argument("--json", action="store_true", help="print JSON")
 
-    for command in (serve, migrate, seed, backfill, status, replay, config):
+    retention = commands.add_parser("retention", help="remove audit events past their category's retention")
+    retention_commands = retention.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
+    run = retention_commands.add_parser("run", help="drop whole months, delete the rest; never a held event")
+    run.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    run.add_argument("--json", action="store_true", help="print JSON")
+    run.add_argument("--batch-size", type=int, default=1000, help="events per delete and commit (default 1000)")
+
+    for command in (serve, migrate, seed, backfill, status, replay, config, run):
         command.add_argument("--data-dir", help="where the embedded database lives")
     return parser
 
@@ -81,6 +88,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from app.cli.dlq import run_dlq_command  # noqa: PLC0415
 
         return run_dlq_command(settings, args)
+    if args.command == "retention":
+        from app.cli.retention import run_retention_command  # noqa: PLC0415
+
+        return run_retention_command(settings, args)
     if args.command == "backfill":
         from app.cli.backfill import run_backfill_command  # noqa: PLC0415 - loads the model
 
@@ -121,12 +132,15 @@ def _print_config(settings: Settings, *, as_json: bool) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    from app.audit.chain import ChainKeyError, load_chain_key  # noqa: PLC0415
     from app.cli.server import run_server  # noqa: PLC0415 - only the serve command needs uvicorn
-    from app.http.access import AccessConfigError, is_loopback, load_tokens  # noqa: PLC0415
+    from app.http.access import AccessConfigError, load_tokens  # noqa: PLC0415
+    from app.lib.request_context import is_loopback  # noqa: PLC0415
 
     try:
         tokens = load_tokens(settings.auth_tokens, settings.auth_tokens_file)
-    except AccessConfigError as error:
+        load_chain_key(settings)  # checked before start-up: one line, not a lifespan traceback
+    except (AccessConfigError, ChainKeyError) as error:
         print(f"workflow-search: {error}", file=sys.stderr)
         return 2
     if not tokens and not is_loopback(settings.host):

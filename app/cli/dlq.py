@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from app.audit.chain import chain_from_settings
 from app.audit.partitions import PartitionKeeper
 from app.audit.replay import AuditReplayer
 from app.dlq.backends import chosen_backend, open_dead_letter_queue
@@ -94,7 +95,7 @@ async def _replay(settings: Settings, *, dead_letters: bool) -> dict[str, int]:
         queue: DeadLetterQueue = await open_dead_letter_queue(settings)
         try:
             revived = sum([await queue.revive(stream) for stream in STREAMS]) if dead_letters else 0
-            replayer = AuditReplayer(engine, PartitionKeeper(engine))
+            replayer = AuditReplayer(engine, PartitionKeeper(engine), chain_from_settings(settings))
             report = await replay_worker(settings, queue, replayer).replay_due(drain=True)
             queued = sum([await queue.depth(stream) for stream in STREAMS])
         finally:

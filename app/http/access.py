@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -26,6 +25,8 @@ AccessScope = Literal["read", "write", "admin"]
 OPEN_PREFIXES = ("/health", "/metrics", "/schema")
 # Where the agent tool interface is mounted (app.mcp).
 MCP_PATH = "/mcp"
+# POSTs that only read: their body is a question, not a change.
+READING_POSTS = ("/search", "/verify-chain")
 
 
 class AccessToken(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -67,20 +68,11 @@ def new_token(name: str, scopes: frozenset[AccessScope]) -> tuple[str, AccessTok
     return token, AccessToken(name=name, sha256=digest(token), scopes=scopes)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def required_scope(method: str, path: str) -> AccessScope:
-    """Reads and searches need ``read``; everything that changes state needs ``write``. The MCP
-    endpoint needs ``read`` to be reached at all; its one writing tool asks for ``write`` itself
-    (``scope_refusal``), since which tool a POST calls is in its body."""
-    if method in {"GET", "HEAD", "OPTIONS"} or path.endswith("/search") or _is_mcp(path):
+    """Reads, searches and chain verification need ``read``; everything that changes state needs
+    ``write``. The MCP endpoint needs ``read`` to be reached at all; its one writing tool asks for
+    ``write`` itself (``scope_refusal``), since which tool a POST calls is in its body."""
+    if method in {"GET", "HEAD", "OPTIONS"} or path.endswith(READING_POSTS) or _is_mcp(path):
         return "read"
     return "write"
 

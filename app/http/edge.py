@@ -33,15 +33,13 @@ from app.lib import problems
 from app.lib.deadlines import bound_deadline
 from app.lib.metrics import HTTP_DURATION, HTTP_REQUESTS, series
 from app.lib.problems import ProblemType, problem_body, send_problem
-from app.lib.request_context import current_request, log_fields, route_of
+from app.lib.request_context import ACCESS_TOKEN_KEY, current_request, log_fields, route_of
 
 requests_logger = structlog.get_logger("app.requests")
 deadline_logger = logging.getLogger("app.http.deadlines")
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CHALLENGE = ((b"www-authenticate", b'Bearer realm="workflow-search"'),)
-# The state key under which a handler finds the token the request was authorised with.
-ACCESS_TOKEN_KEY = "access_token"  # noqa: S105 - a state key, not a secret
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,6 +19,7 @@ from litestar.openapi.spec import (
     OpenAPIType,
     Operation,
     Reference,
+    RequestBody,
     Schema,
 )
 from litestar.openapi.spec.security_scheme import SecurityScheme
@@ -55,7 +56,11 @@ OPERATION_SPECIFIC: dict[str, tuple[int, ...]] = {
     "updateWorkflow": (404,),
     "disableWorkflow": (404,),
     "listWorkflowVersions": (404,),
+    "placeLegalHold": (409,),
+    "releaseLegalHold": (404,),
 }
+# Bodies that may be left out (Litestar marks every declared body required).
+OPTIONAL_BODIES = frozenset({"releaseLegalHold"})
 # Probes answer 503 in their own (reference) shape, not as problems.
 PROBES_THAT_FAIL = ("/health", "/health/ready")
 BEARER = "BearerAuth"
@@ -93,6 +98,8 @@ def _document_api_errors(operation: Operation, *, has_body: bool) -> None:
         kept[str(status)] = _problem_response(status)
     operation.responses = kept
     operation.security = [{BEARER: []}, {}]  # {}: no token needed until tokens are configured
+    if operation.operation_id in OPTIONAL_BODIES and isinstance(operation.request_body, RequestBody):
+        operation.request_body.required = False
 
 
 def _problem_response(status: int) -> OpenAPIResponse:

@@ -48,6 +48,10 @@ class ImmutableFieldViolation(DomainError):
     problem = problems.IMMUTABLE_FIELD_VIOLATION
 
 
+class MissingCorrelationId(DomainError):
+    problem = problems.MISSING_CORRELATION_ID
+
+
 class NotFound(DomainError):
     problem = problems.NOT_FOUND
 
@@ -188,6 +192,7 @@ __all__ = [
     "ImmutableFieldViolation",
     "InternalError",
     "InvalidRequest",
+    "MissingCorrelationId",
     "NotFound",
     "ServiceUnavailable",
     "StorageUnavailable",

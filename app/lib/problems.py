@@ -27,6 +27,7 @@ class ProblemType:
 INVALID_REQUEST = ProblemType("invalid-request", "Invalid Request", 400)
 VALIDATION_ERROR = ProblemType("validation-error", "Validation Error", 400)
 IMMUTABLE_FIELD_VIOLATION = ProblemType("immutable-field-violation", "Immutable Field Violation", 400)
+MISSING_CORRELATION_ID = ProblemType("missing-correlation-id", "Missing Correlation ID", 400)
 UNAUTHORIZED = ProblemType("unauthorized", "Unauthorized", 401)
 FORBIDDEN = ProblemType("forbidden", "Forbidden", 403)
 NOT_FOUND = ProblemType("not-found", "Not Found", 404)
@@ -44,6 +45,7 @@ CATALOGUE: tuple[ProblemType, ...] = (
     INVALID_REQUEST,
     VALIDATION_ERROR,
     IMMUTABLE_FIELD_VIOLATION,
+    MISSING_CORRELATION_ID,
     UNAUTHORIZED,
     FORBIDDEN,
     NOT_FOUND,

@@ -6,6 +6,7 @@ processor.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
@@ -30,6 +31,30 @@ def add_log_fields(scope: MutableMapping[str, Any], **fields: str) -> None:
 def log_fields(scope: Scope) -> dict[str, str]:
     fields: dict[str, str] = scope.get("state", {}).get(LOG_FIELDS_KEY, {})
     return fields
+
+
+# The state key under which a handler finds the token the request was authorised with (set by
+# app.http.edge; here so that capabilities can name who acted without importing the edge).
+ACCESS_TOKEN_KEY = "access_token"  # noqa: S105 - a state key, not a secret
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def principal_of(scope: Scope) -> str:
+    """Who made the request: its token's name; with tokens off, ``loopback`` for a local client
+    (the service then only listens there) and ``anonymous`` otherwise."""
+    name = getattr(scope.get("state", {}).get(ACCESS_TOKEN_KEY), "name", None)
+    if isinstance(name, str):
+        return name
+    client = scope.get("client")
+    return "loopback" if client and is_loopback(str(client[0])) else "anonymous"
 
 
 def route_of(scope: Scope) -> str:

@@ -74,6 +74,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     embedding_batch_wait_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 5.0
     embedding_cache_entries: Annotated[int, msgspec.Meta(ge=0)] = 10_000
     embedding_backfill_on_start: bool = True
+    # The audit hash chain (app.audit.chain): on by default; an HMAC key (inline or in a file,
+    # at least 32 bytes) turns SHA-256 into HMAC-SHA-256. The key is never logged nor shown.
+    audit_hash_chain: bool = True
+    audit_chain_hmac_key: str | None = None
+    audit_chain_hmac_key_file: str | None = None
     # How long an audit write may wait for the database before it goes to the dead letter queue.
     audit_write_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=600)] = 5.0
     # Dead letter queue: Redis Streams when REDIS_URL is set ("auto"), else SQLite in data_dir.
@@ -97,10 +102,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("; ".join(problems))
 
     def effective(self) -> dict[str, Any]:
-        """Every setting by its environment variable, with passwords in URLs masked."""
+        """Every setting by its environment variable, with passwords in URLs and secrets masked."""
         values = msgspec.structs.asdict(self)
         return {
-            env_name(name): mask_url(value) if name in URL_SETTINGS and value else value
+            env_name(name): "***"
+            if name in SECRET_SETTINGS and value
+            else mask_url(value)
+            if name in URL_SETTINGS and value
+            else value
             for name, value in values.items()
         }
 
@@ -143,6 +152,7 @@ URL_SCHEMES = {
     "problem_base_url": ("http", "https"),
 }
 URL_SETTINGS = frozenset({"database_url", "vector_database_url", "redis_url"})
+SECRET_SETTINGS = frozenset({"audit_chain_hmac_key"})
 
 
 def env_name(field: str) -> str:

@@ -30,13 +30,12 @@ from mcp.shared.exceptions import MCPError
 
 from app.http.access import MCP_PATH, scope_refusal
 from app.http.body_checks import document_errors
-from app.http.edge import ACCESS_TOKEN_KEY
 from app.http.runtime import Runtime
 from app.lib import problems
 from app.lib.errors import DomainError, InternalError, ValidationFailed, count_field_errors, problem_of
 from app.lib.metrics import MCP_TOOL_CALLS, MCP_TOOL_DURATION, register_field_names
 from app.lib.problems import problem_body, send_problem
-from app.lib.request_context import add_log_fields
+from app.lib.request_context import ACCESS_TOKEN_KEY, add_log_fields
 from app.lib.validation import schema_field_names
 from app.mcp.tools import TOOLS, Call, ToolSpec
 

@@ -27,7 +27,10 @@ EVENTS = "/api/v1/audit/events"
 
 
 def row(at: datetime) -> dict[str, Any]:
-    event = msgspec.convert(audit_event_body(event_timestamp=at.isoformat()), AuditEventRequest, strict=False)
+    # One correlation per month: appends to one correlation's hash chain wait for each other
+    # whatever their months, so isolation between months holds for different correlations.
+    body = audit_event_body(event_timestamp=at.isoformat(), correlation_id=f"rr-{at:%Y-%m}")
+    event = msgspec.convert(body, AuditEventRequest, strict=False)
     return stored_row(event, uuid.uuid4())
 
 
@@ -96,8 +99,8 @@ async def test_a_caller_gone_while_its_group_inserts_is_left_out_of_the_commit(
         async with engine.connect() as locker:
             await locker.begin()
             await locker.execute(text("LOCK TABLE audit_events_y2025m02 IN SHARE MODE"))  # blocks INSERT
+            leaves = asyncio.create_task(committer.write(leaving))  # first in the group, so first in the chain
             stays = asyncio.create_task(committer.write(staying))
-            leaves = asyncio.create_task(committer.write(leaving))
             await asyncio.sleep(0.2)  # both are in one group, its INSERT waiting for the lock
             leaves.cancel()
             await asyncio.sleep(0.05)
@@ -108,6 +111,9 @@ async def test_a_caller_gone_while_its_group_inserts_is_left_out_of_the_commit(
     finally:
         await committer.close()
     assert await _stored_ids(app) == {staying["event_id"]}
+    async with engine.connect() as connection:  # redone without the row that left: no gap in the chain
+        links = (await connection.execute(text("SELECT chain_sequence, previous_event_hash FROM audit_events"))).all()
+    assert [tuple(link) for link in links] == [(1, None)]
 
 
 async def test_a_caller_cancelled_during_its_groups_commit_waits_and_is_told_it_is_stored(

@@ -177,6 +177,31 @@ async def test_database_and_queue_both_failing_is_a_database_error_that_stores_n
     assert await queued(dlq_app) == 0
 
 
+async def test_a_replayed_event_chains_after_what_its_correlation_stored_meanwhile(
+    http: httpx.AsyncClient, dlq_app: Litestar
+) -> None:
+    engine = runtime_of(dlq_app).engine
+    first = await http.post(EVENTS, json=audit_event_body(correlation_id="rr-replayed", event_data={"n": 1}))
+    async with table_locked(engine, "audit_events"):
+        queued_one = await http.post(EVENTS, json=audit_event_body(correlation_id="rr-replayed", event_data={"n": 2}))
+    assert queued_one.status_code == 202, queued_one.text
+    meanwhile = await http.post(EVENTS, json=audit_event_body(correlation_id="rr-replayed", event_data={"n": 3}))
+    assert (first.status_code, meanwhile.status_code) == (201, 201)
+    sql = "SELECT event_id FROM audit_events WHERE correlation_id = 'rr-replayed' ORDER BY chain_sequence"
+    stored = await wait_for(engine, sql, 3)
+    expected = [UUID(r.json()["event_id"]) for r in (first, meanwhile, queued_one)]
+    assert [row["event_id"] for row in stored] == expected  # the replay linked after the later write
+    verified = (await http.post("/api/v1/audit/verify-chain", json={"correlation_id": "rr-replayed"})).json()
+    assert (verified["is_valid"], verified["verified_events"]) == (True, 3), verified
+    replayer = AuditReplayer(engine, runtime_of(dlq_app).audit_writer.partitions)
+    rows_again = await rows(engine, "SELECT * FROM audit_events WHERE event_id = :id", id=expected[2])
+    payload = events_payload([{key: rows_again[0][key] for key in AuditEventRequest.__struct_fields__} | {
+        "event_id": expected[2], "event_date": rows_again[0]["event_date"]}])  # fmt: skip
+    await replayer.replay(QueuedRecord("events", "1", payload, 0, 0.0))  # a second replay adds nothing
+    again = (await http.post("/api/v1/audit/verify-chain", json={"correlation_id": "rr-replayed"})).json()
+    assert (again["is_valid"], again["total_events"]) == (True, 3), again
+
+
 async def test_a_record_replayed_twice_is_stored_once(dlq_app: Litestar) -> None:
     engine = runtime_of(dlq_app).engine
     row = stored_row(msgspec.convert(audit_event_body(), AuditEventRequest), uuid4())

@@ -81,6 +81,20 @@ async def test_write_scope_writes_audit_events_but_does_not_read(http: httpx.Asy
     problem(await http.get("/api/v1/audit/events", headers=as_(WRITER)), 403, "forbidden")
 
 
+async def test_legal_holds_need_write_name_their_token_and_chains_verify_with_read(http: httpx.AsyncClient) -> None:
+    hold = {"correlation_id": "rr-2026-001", "reason": "litigation"}
+    problem(await http.post("/api/v1/audit/legal-hold", json=hold, headers=as_(READER)), 403, "forbidden")
+    placed = await http.post("/api/v1/audit/legal-hold", json=hold, headers=as_(WRITER))
+    assert (placed.status_code, placed.json()["placed_by"]) == (200, "audit-writer")
+    assert (await http.get("/api/v1/audit/legal-hold", headers=as_(READER))).json()["total"] == 1
+    release = "/api/v1/audit/legal-hold/rr-2026-001?reason=closed"
+    problem(await http.delete(release, headers=as_(READER)), 403, "forbidden")
+    released = await http.delete(release, headers=as_(ADMIN))
+    assert (released.status_code, released.json()["released_by"]) == (200, "operator")
+    verified = await http.post("/api/v1/audit/verify-chain", json=hold, headers=as_(READER))
+    assert (verified.status_code, verified.json()["is_valid"]) == (200, True)
+
+
 async def test_admin_scope_may_do_everything(http: httpx.AsyncClient) -> None:
     assert (await http.post("/api/v1/workflows", json=workflow_body(), headers=as_(ADMIN))).status_code == 201
     assert (await http.get("/api/v1/workflows", headers=as_(ADMIN))).json()["total"] == 1
@@ -127,6 +141,13 @@ def test_serve_refuses_malformed_tokens_naming_the_variable() -> None:
     result = _serve({"WORKFLOW_SEARCH_AUTH_TOKENS": msgspec.json.encode([entry]).decode()})
     assert result.returncode == 2
     assert result.stderr.startswith("workflow-search: WORKFLOW_SEARCH_AUTH_TOKENS: ")
+
+
+def test_serve_refuses_a_short_chain_key_naming_the_variable_not_the_key() -> None:
+    result = _serve({"WORKFLOW_SEARCH_AUDIT_CHAIN_HMAC_KEY": "too-short-secret"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("workflow-search: WORKFLOW_SEARCH_AUDIT_CHAIN_HMAC_KEY: ")
+    assert "too-short-secret" not in result.stderr
 
 
 def test_token_new_prints_a_token_and_its_digest_entry() -> None:
